@@ -49,3 +49,20 @@ ANNOTATION_MODEL: Final = f"{API_GROUP}/model"
 # --- Vision ---------------------------------------------------------------------------
 # Largest image (encoded bytes) a client sends before the CRD's `vision` section says otherwise.
 DEFAULT_MAX_IMAGE_BYTES: Final = 10 * 1024 * 1024
+
+# --- Operator-managed runtime pods ------------------------------------------------------
+# The Service's port when `spec.service.port` is not given; it maps to RUNTIME_PORT.
+DEFAULT_SERVICE_PORT: Final = 80
+# On every object the operator writes (and on the pod template): a hash of what it rendered,
+# so "nothing changed" is one string comparison and an idle resync writes nothing.
+ANNOTATION_SPEC_HASH: Final = f"{API_GROUP}/spec-hash"
+# The startup probe (on HEALTH_PATH) allows PERIOD x THRESHOLD seconds (30 minutes) for a model
+# to download and load before the kubelet restarts the container.
+STARTUP_PROBE_PERIOD_SECONDS: Final = 10
+STARTUP_PROBE_FAILURE_THRESHOLD: Final = 180
+# Graceful drain of a runtime pod. preStop pauses first, so Service endpoints drop the pod before
+# SIGTERM arrives; the runtime then finishes in-flight requests for at most DRAIN_TIMEOUT_SECONDS
+# (its graceful-shutdown timeout); the grace period covers both plus a margin to exit cleanly.
+PRESTOP_SLEEP_SECONDS: Final = 10
+DRAIN_TIMEOUT_SECONDS: Final = 120
+TERMINATION_GRACE_PERIOD_SECONDS: Final = PRESTOP_SLEEP_SECONDS + DRAIN_TIMEOUT_SECONDS + 15
