@@ -70,7 +70,7 @@ class EngineSettings(BaseModel):
         0.9, gt=0, le=1, description="Fraction of each GPU's memory vLLM may use (0 < x <= 1)."
     )
     quantization: str | None = Field(
-        None, description="Quantization method of the weights (awq, gptq, fp8, ...); default: none."
+        None, description="Quantization method of the weights (awq, gptq, fp8, compressed-tensors, ...)."
     )
     max_model_len: int | None = Field(
         None, ge=1, description="Context length (prompt + output tokens); default: the model's own."
@@ -226,4 +226,3 @@ def describe_validation_error(error: ValidationError) -> str:
         message = item["msg"].removeprefix("Value error, ")
         parts.append(f"{location}: {message}")
     return "; ".join(parts)
-

@@ -1,0 +1,128 @@
+"""The HTTP API: an app factory over one InferenceService.
+
+Routes:
+- OpenAI: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, each also under /api/v1
+  (vLLM's own handlers; see vllm_layer).
+- Ours: /api/v1/inference/{load,unload,status,generate} (management.py).
+- GET /health: 200 only when a model is loaded and the engine answers (startup/readiness probes).
+- GET /livez: 200 while the process lives, model or not (liveness probe).
+- GET /metrics (Prometheus, vLLM's engine metrics included), /docs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from model_garden import __version__, vllm_layer
+from model_garden.constants import HEALTH_PATH, LIVENESS_PATH, OPENAI_PREFIXES
+from model_garden.inference import InferenceError, InferenceService
+from model_garden.management import (
+    inference_error_handler,
+    management_router,
+    settings_error_handler,
+)
+from model_garden.settings import EngineSettings, SettingsError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Preload:
+    """A model the server loads at start (serve-model), in the background so probes answer."""
+
+    model_path: str
+    settings: EngineSettings
+    extra_args: Sequence[str] = ()
+
+
+def create_app(
+    service: InferenceService | None = None,
+    *,
+    enable_management_routes: bool = True,
+    preload: Preload | None = None,
+    on_preload_failure: Callable[[BaseException], None] | None = None,
+) -> FastAPI:
+    """Build the FastAPI app. `service` defaults to a fresh InferenceService with no model."""
+    service = service or InferenceService()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loader = asyncio.create_task(_preload(app, service, preload, on_preload_failure)) if preload else None
+        try:
+            yield
+        finally:
+            if loader is not None:
+                loader.cancel()
+            await service.unload_model()
+
+    app = FastAPI(
+        title="Model Garden runtime",
+        version=__version__,
+        description="vLLM behind an OpenAI-compatible API, with model management routes.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    # vLLM's handlers read app.state.args (and, once a model is loaded, its serving objects).
+    app.state.args = vllm_layer.default_vllm_args()
+
+    async def require_model(request: Request) -> None:
+        if not service.is_loaded:
+            raise HTTPException(503, "No model is loaded yet; retry when GET /health answers 200.")
+        _sync_serving_state(request.app, service)
+
+    vllm_layer.register_error_handlers(app)
+    app.add_exception_handler(InferenceError, inference_error_handler)
+    app.add_exception_handler(SettingsError, settings_error_handler)
+    vllm_layer.register_openai_routes(app, OPENAI_PREFIXES, dependencies=[require_model])
+    app.include_router(management_router(service, enable_load_unload=enable_management_routes))
+
+    @app.get(LIVENESS_PATH, tags=["Health"])
+    async def livez() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get(HEALTH_PATH, tags=["Health"], response_model=None)
+    async def health() -> dict[str, Any] | JSONResponse:
+        if await service.is_healthy():
+            return {"status": "ready", "model": service.served_model_name}
+        state = "loading" if service.status()["loading"] else "no model loaded"
+        return JSONResponse({"status": state}, status_code=503)
+
+    vllm_layer.attach_metrics(app)
+    return app
+
+
+def _sync_serving_state(app: FastAPI, service: InferenceService) -> None:
+    """Point the app's state at the loaded engine's serving objects (vLLM's handlers read them).
+
+    Cheap when nothing changed: one identity check per request.
+    """
+    engine = service.engine
+    if getattr(app.state, "engine_client", None) is engine.client:
+        return
+    for key, value in vllm_layer.serving_attributes(engine.state).items():
+        setattr(app.state, key, value)
+
+
+async def _preload(
+    app: FastAPI,
+    service: InferenceService,
+    preload: Preload,
+    on_failure: Callable[[BaseException], None] | None,
+) -> None:
+    try:
+        await service.load_model(preload.model_path, preload.settings, preload.extra_args)
+        _sync_serving_state(app, service)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as error:  # noqa: BLE001 - any failure to load must stop the server
+        logger.error("Could not load model %s: %s", preload.model_path, error)
+        if on_failure is not None:
+            on_failure(error)

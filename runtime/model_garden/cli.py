@@ -1,0 +1,244 @@
+"""`model-garden`: serve a model, generate or chat from the terminal, make a demo model.
+
+Engine options are generated from the settings table (settings.ENGINE_FLAGS), so every command
+spells them exactly as vLLM does. Click rather than Typer: Typer derives options from a function's
+signature, and ours come from a table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from model_garden.constants import RUNTIME_PORT
+from model_garden.settings import (
+    DISABLE_MANAGEMENT_OPTION,
+    DTYPES,
+    ENGINE_FLAGS,
+    HOST_OPTION,
+    MODEL_PATH_OPTION,
+    PORT_OPTION,
+    QUANTIZATION_METHODS,
+    EngineSettings,
+    SettingsError,
+    engine_settings,
+    find_managed_flag_collisions,
+)
+
+_CHOICES = {"quantization": QUANTIZATION_METHODS, "dtype": DTYPES}
+_TYPES: dict[Any, Any] = {int: click.INT, float: click.FLOAT, str: click.STRING}
+
+
+def _option_type(field: str) -> Any:
+    if field in _CHOICES:
+        return click.Choice(_CHOICES[field])
+    annotation = EngineSettings.model_fields[field].annotation
+    for python_type, click_type in _TYPES.items():
+        if annotation is python_type or python_type in getattr(annotation, "__args__", ()):
+            return click_type
+    return click.STRING
+
+
+def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add one option per row of the settings table (defaults stay EngineSettings')."""
+    for row in reversed(ENGINE_FLAGS):
+        info = EngineSettings.model_fields[row.field]
+        default_text = "none" if info.default is None else str(info.default)
+        if row.is_switch:
+            option = click.option(row.flag, row.field, is_flag=True, default=None, help=info.description)
+        else:
+            option = click.option(
+                row.flag,
+                row.field,
+                type=_option_type(row.field),
+                metavar="METHOD" if row.field == "quantization" else None,
+                default=None,
+                help=f"{info.description} [default: {default_text}]",
+            )
+        command = option(command)
+    return command
+
+
+def settings_from_options(options: dict[str, Any]) -> EngineSettings:
+    given = {row.field: options.pop(row.field) for row in ENGINE_FLAGS}
+    try:
+        return engine_settings(**{key: value for key, value in given.items() if value is not None})
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _check_extra_args(extra: tuple[str, ...]) -> None:
+    if collisions := find_managed_flag_collisions(extra):
+        raise click.UsageError(
+            f"flags after '--' may not set {', '.join(collisions)}: use the matching option instead"
+        )
+
+
+def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option(
+        DISABLE_MANAGEMENT_OPTION,
+        "disable_management",
+        is_flag=True,
+        help="Turn off POST /api/v1/inference/load and /unload (status and generate stay on).",
+    )(command)
+    command = click.option(PORT_OPTION, "port", type=int, default=RUNTIME_PORT, show_default=True)(command)
+    command = click.option(HOST_OPTION, "host", default="0.0.0.0", show_default=True)(command)
+    return command
+
+
+model_path_option = click.option(
+    MODEL_PATH_OPTION, "model_path", required=True, help="Hugging Face model id or local directory."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="model-garden")
+def main() -> None:
+    """Model Garden runtime: vLLM behind an OpenAI-compatible API."""
+
+
+@main.command("serve-model", context_settings={"ignore_unknown_options": False})
+@model_path_option
+@_server_options
+@engine_options
+@click.argument("vllm_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- VLLM_FLAGS...]")
+def serve_model(
+    model_path: str,
+    host: str,
+    port: int,
+    disable_management: bool,
+    vllm_args: tuple[str, ...],
+    **options: Any,
+) -> None:
+    """Serve one model. Further vLLM engine flags go after `--`."""
+    from model_garden.server import Preload, run_server
+
+    settings = settings_from_options(options)
+    _check_extra_args(vllm_args)
+    code = run_server(
+        host,
+        port,
+        enable_management_routes=not disable_management,
+        preload=Preload(model_path, settings, vllm_args),
+    )
+    sys.exit(code)
+
+
+@main.command("serve")
+@_server_options
+def serve(host: str, port: int, disable_management: bool) -> None:
+    """Serve with no model; load one with POST /api/v1/inference/load."""
+    from model_garden.server import run_server
+
+    sys.exit(run_server(host, port, enable_management_routes=not disable_management))
+
+
+def _sampling_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option("--top-p", type=float, default=0.9, show_default=True)(command)
+    command = click.option("--temperature", type=float, default=0.7, show_default=True)(command)
+    command = click.option("--max-tokens", type=int, default=256, show_default=True)(command)
+    return command
+
+
+@main.command("inference-generate")
+@model_path_option
+@click.option("--prompt", required=True, help="The text to complete.")
+@click.option("--image", "images", multiple=True, help="Image URL or data URL (repeatable).")
+@_sampling_options
+@click.option("--stream/--no-stream", default=True, show_default=True, help="Print tokens as they come.")
+@click.option("--verbose", is_flag=True, help="Show vLLM's own logs.")
+@engine_options
+def inference_generate(
+    model_path: str,
+    prompt: str,
+    images: tuple[str, ...],
+    max_tokens: int,
+    temperature: float,
+    top_p: float,
+    stream: bool,
+    verbose: bool,
+    **options: Any,
+) -> None:
+    """Load a model in this process and complete one prompt."""
+    from model_garden.terminal import run_generate
+
+    settings = settings_from_options(options)
+    sys.exit(
+        asyncio.run(
+            run_generate(
+                model_path,
+                settings,
+                prompt,
+                list(images),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                stream=stream,
+                verbose=verbose,
+            )
+        )
+    )
+
+
+@main.command("inference-chat")
+@model_path_option
+@click.option("--system-prompt", default=None, help="A system message that starts the conversation.")
+@click.option("--image", "images", multiple=True, help="Image URL or data URL for the first message.")
+@_sampling_options
+@click.option("--verbose", is_flag=True, help="Show vLLM's own logs.")
+@engine_options
+def inference_chat(
+    model_path: str,
+    system_prompt: str | None,
+    images: tuple[str, ...],
+    max_tokens: int,
+    temperature: float,
+    top_p: float,
+    verbose: bool,
+    **options: Any,
+) -> None:
+    """Chat with a model loaded in this process. `exit`, `quit` or Ctrl+D end it.
+
+    With stdin piped, the whole input is one message: the answer is printed and the command exits.
+    """
+    from model_garden.terminal import run_chat
+
+    settings = settings_from_options(options)
+    sys.exit(
+        asyncio.run(
+            run_chat(
+                model_path,
+                settings,
+                system_prompt,
+                list(images),
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                verbose=verbose,
+            )
+        )
+    )
+
+
+@main.command("create-demo-model")
+@click.argument("directory", type=click.Path(file_okay=False))
+def create_demo_model_command(directory: str) -> None:
+    """Write a tiny random-weight chat model to DIRECTORY (a smoke-test model: it answers gibberish).
+
+    For trying the server where weights cannot be downloaded. Real users pass a Hugging Face id or a
+    local model directory to serve-model.
+    """
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from model_garden.demo_model import create_demo_model
+
+    path = create_demo_model(directory)
+    click.echo(f"Smoke-test model written to {path} (random weights: its answers are gibberish).")
+
+
+if __name__ == "__main__":
+    main()
