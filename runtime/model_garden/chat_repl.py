@@ -21,6 +21,7 @@ SendFunction = Callable[[list[dict[str, Any]]], AsyncIterator[str]]
 
 HELP = """Commands:
   /clear              forget the conversation (the system prompt stays)
+  /history            show the conversation so far
   /image PATH_OR_URL  attach an image to your next message
   /help               this help
   exit, quit, Ctrl+D  end the session
@@ -151,6 +152,11 @@ class ChatRepl:
         if name == "/clear":
             self.clear()
             self._err.write("[history cleared]\n")
+        elif name == "/history":
+            for message in self.history:
+                self._err.write(f"[{message['role']}] {_text_of(message['content'])}\n")
+            if not self.history:
+                self._err.write("[no messages yet]\n")
         elif name == "/help":
             self._err.write(HELP + "\n")
         elif name == "/image" and argument.strip():
@@ -162,3 +168,10 @@ class ChatRepl:
                 self._err.write(f"[image attached to your next message: {argument.strip()}]\n")
         else:
             self._err.write(f"unknown command {text!r}; /help lists them\n")
+
+
+def _text_of(content: str | list[dict[str, Any]]) -> str:
+    if isinstance(content, str):
+        return content
+    parts = [part.get("text", "") if part.get("type") == "text" else "<image>" for part in content]
+    return " ".join(parts)

@@ -7,7 +7,6 @@ signature, and ours come from a table.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Callable
@@ -169,18 +168,16 @@ def inference_generate(
 
     settings = settings_from_options(options)
     sys.exit(
-        asyncio.run(
-            run_generate(
-                model_path,
-                settings,
-                prompt,
-                list(images),
-                max_tokens=max_tokens,
-                temperature=temperature,
-                top_p=top_p,
-                stream=stream,
-                verbose=verbose,
-            )
+        run_generate(
+            model_path,
+            settings,
+            prompt,
+            list(images),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            stream=stream,
+            verbose=verbose,
         )
     )
 
@@ -210,17 +207,15 @@ def inference_chat(
 
     settings = settings_from_options(options)
     sys.exit(
-        asyncio.run(
-            run_chat(
-                model_path,
-                settings,
-                system_prompt,
-                list(images),
-                max_tokens=max_tokens,
-                temperature=temperature,
-                top_p=top_p,
-                verbose=verbose,
-            )
+        run_chat(
+            model_path,
+            settings,
+            system_prompt,
+            list(images),
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            verbose=verbose,
         )
     )
 
