@@ -6,8 +6,9 @@ variable, else from the default here. The Helm chart sets the environment variab
 
 from __future__ import annotations
 
+import argparse
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -69,3 +70,57 @@ class OperatorConfig:
             log_format=log_format,  # type: ignore[arg-type]
             health_port=int(env.get(ENV_HEALTH_PORT) or DEFAULT_HEALTH_PORT),
         )
+
+
+def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> OperatorConfig:
+    """`model-garden-operator` flags; each defaults to its environment variable, then to the default."""
+    base = OperatorConfig.from_env(environ)
+    parser = argparse.ArgumentParser(
+        prog="model-garden-operator",
+        description="Run the Model Garden operator: InferenceModels -> vLLM Deployments and Services.",
+    )
+    add = parser.add_argument
+    add("--gpu-image", default=base.gpu_image, help=f"runtime image for GPU models (${ENV_GPU_IMAGE})")
+    add("--cpu-image", default=base.cpu_image, help=f"runtime image for CPU models (${ENV_CPU_IMAGE})")
+    add(
+        "--gpu-resource-name",
+        default=base.gpu_resource_name,
+        help=f"extended resource that counts GPUs (${ENV_GPU_RESOURCE_NAME})",
+    )
+    add(
+        "--image-pull-secrets",
+        default=",".join(base.image_pull_secrets),
+        help=f"comma-separated Secrets added to model pods' imagePullSecrets (${ENV_IMAGE_PULL_SECRETS})",
+    )
+    add(
+        "--watch-namespaces",
+        default=",".join(base.watch_namespaces),
+        help=f"comma-separated namespaces to watch; empty: all (${ENV_WATCH_NAMESPACES})",
+    )
+    add("--cluster-domain", default=base.cluster_domain, help=f"for status.endpoint (${ENV_CLUSTER_DOMAIN})")
+    add(
+        "--log-level",
+        default=base.log_level,
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help=f"(${ENV_LOG_LEVEL})",
+    )
+    add("--log-format", default=base.log_format, choices=("text", "json"), help=f"(${ENV_LOG_FORMAT})")
+    add(
+        "--health-port",
+        default=base.health_port,
+        type=int,
+        help=f"port of the liveness endpoint /healthz; 0 turns it off (${ENV_HEALTH_PORT})",
+    )
+    args = parser.parse_args(argv)
+    return OperatorConfig(
+        gpu_image=args.gpu_image,
+        cpu_image=args.cpu_image,
+        gpu_resource_name=args.gpu_resource_name,
+        image_pull_secrets=_split_list(args.image_pull_secrets),
+        watch_namespaces=_split_list(args.watch_namespaces),
+        cluster_domain=args.cluster_domain,
+        log_level=args.log_level,
+        log_format=args.log_format,
+        health_port=args.health_port,
+    )
