@@ -61,16 +61,26 @@ class MissingSecret(Exception):
 
 
 def credentials(settings: kopf.OperatorSettings) -> kopf.ConnectionInfo:
-    """The service account in a pod, else the kubeconfig ($KUBECONFIG or ~/.kube/config)."""
+    """The service account in a pod, else the kubeconfig ($KUBECONFIG, read now, or ~/.kube/config).
+
+    A kubeconfig user with a token, a client certificate or a password is read directly; one that
+    needs an exec plugin or an auth provider (EKS, GKE, OIDC) goes through the official client,
+    which runs it.
+    """
     info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
+    has_secret = info is not None and (
+        info.token or info.certificate_path or info.certificate_data or info.username
+    )
+    if not has_secret:
+        info = kopf.login_via_client(settings=settings, logger=logging.getLogger(__name__)) or info
     if info is None:
         raise kopf.LoginError("no service account token and no kubeconfig found")
     return info
 
 
 def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
-    # Our own login, not Kopf's default (which prefers the `kubernetes` client): Kopf and
-    # KubeClient then use the very same credentials, and the big client library stays unloaded.
+    # Our own login instead of Kopf's defaults, so that Kopf and KubeClient always talk to the
+    # same server as the same user (and a test's $KUBECONFIG is read when the operator starts).
     return credentials(settings)
 
 
@@ -86,7 +96,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     for selector in (("apps", "deployments"), ("v1", "services"), ("v1", "pods")):
         settings.watching.label_selectors[selector] = MANAGED_SELECTOR
     config = memo.get("config") or OperatorConfig.from_env()
-    memo["ctx"] = Context(config=config, client=KubeClient.connect(credentials(settings)))
+    client = KubeClient.connect(credentials(settings), relogin=lambda: credentials(settings))
+    memo["ctx"] = Context(config=config, client=client)
 
 
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -81,21 +81,39 @@ class Backoff:
 class KubeClient:
     """GET, POST, PATCH against one API server, retrying what a retry can fix."""
 
-    def __init__(self, session: aiohttp.ClientSession, server: str, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        server: str,
+        *,
+        auth: Mapping[str, str] | None = None,
+        relogin: Callable[[], kopf.ConnectionInfo] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
         self._session = session
         self._server = server.rstrip("/")
+        self._auth = dict(auth or {})
+        self._relogin = relogin
         self._backoff = backoff or Backoff()
 
     @classmethod
-    def connect(cls, info: kopf.ConnectionInfo, *, timeout: float = 30.0, limit: int = 32) -> KubeClient:
-        headers = {"User-Agent": USER_AGENT, **info.as_http_headers()}
+    def connect(
+        cls,
+        info: kopf.ConnectionInfo,
+        *,
+        relogin: Callable[[], kopf.ConnectionInfo] | None = None,
+        timeout: float = 30.0,
+        limit: int = 32,
+    ) -> KubeClient:
+        """A client for `info`; on 401 it asks `relogin` for fresh credentials (tokens rotate)."""
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=limit, ssl=info.as_ssl_context()),
-            headers=headers,  # basic auth or a bearer token, as Kopf renders them
+            headers={"User-Agent": USER_AGENT},
             timeout=aiohttp.ClientTimeout(total=timeout),
             trust_env=info.trust_env,
         )
-        return cls(session, info.server)
+        # Basic auth or a bearer token, as Kopf renders them.
+        return cls(session, info.server, auth=info.as_http_headers(), relogin=relogin)
 
     async def close(self) -> None:
         await self._session.close()
@@ -106,15 +124,20 @@ class KubeClient:
         """The decoded answer; None for 404. Raises ApiError once retries are spent."""
         url = self._server + path
         last = ApiError(0, "no attempt made")
+        relogged = False
         for attempt in range(self._backoff.attempts):
             if attempt:
                 await asyncio.sleep(self._backoff.delay(attempt - 1))
             try:
-                async with self._session.request(
-                    method, url, json=body, headers={"Content-Type": content_type}
-                ) as response:
+                headers = {"Content-Type": content_type, **self._auth}
+                async with self._session.request(method, url, json=body, headers=headers) as response:
                     if response.status == 404:
                         return None
+                    if response.status == 401 and self._relogin is not None and not relogged:
+                        # A rotated service-account token or an expired exec token: log in again.
+                        self._auth = self._relogin().as_http_headers()
+                        relogged = True
+                        continue
                     payload = await response.json(content_type=None)
                     if response.status < 400:
                         return payload  # type: ignore[no-any-return]

@@ -163,7 +163,7 @@ class ClusterEmulator(ObjectStore, kmock.KubernetesEmulator):
         for fault in self.faults:
             if fault.remaining > 0 and fault.method == method and fault.path.search(path):
                 fault.remaining -= 1
-                reasons = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError"}
+                reasons = {401: "Unauthorized", 409: "Conflict", 429: "TooManyRequests", 500: "InternalError"}
                 reason = reasons.get(fault.status, "ServiceUnavailable")
                 return self._error(ApiError(fault.status, reason, f"injected {fault.status} for {path}"))
         res = request.resource
