@@ -116,7 +116,7 @@ class ObjectStore:
         else:
             self.objects[key] = obj
 
-    def _finish(self, res: kmock.resource, info: KindInfo, obj: Body) -> None:
+    def _finish(self, info: KindInfo, obj: Body) -> None:
         if info.schema is not None:
             apply_defaults(obj, info.schema)
             prune(obj, info.schema, root=True)
@@ -149,7 +149,7 @@ class ObjectStore:
         )
         if info.status:
             obj.pop("status", None)  # status arrives only through /status
-        self._finish(res, info, obj)
+        self._finish(info, obj)
         self._store(key, obj)
         self._publish(res, "ADDED", obj)
         if meta.get("ownerReferences"):
@@ -182,7 +182,7 @@ class ObjectStore:
                 obj.pop("status", None)
                 if "status" in current:
                     obj["status"] = current["status"]
-        self._finish(res, info, obj)
+        self._finish(info, obj)
         obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         if obj == current:
             return current
