@@ -91,6 +91,13 @@ def chat(**overrides: Any) -> dict[str, Any]:
     }
 
 
+def finishes(events: list[Any]) -> dict[int, str]:
+    """Each choice's finish_reason, from a stream's chunks."""
+    return {
+        c["index"]: c["finish_reason"] for e in events[:-1] for c in e["choices"] if c.get("finish_reason")
+    }
+
+
 def sse_events(response: httpx.Response) -> list[Any]:
     lines = [line for line in response.text.split("\n") if line]
     assert all(line.startswith("data: ") for line in lines), lines
@@ -163,7 +170,10 @@ def test_streams_match(servers: tuple[ServerProcess, ServerProcess], path: str, 
     assert ours.headers["content-type"] == theirs.headers["content-type"]
     a, b = sse_events(ours), sse_events(theirs)
     assert a[-1] == b[-1] == "[DONE]"
-    assert_same_shape(a, b)
+    # With n > 1 the choices' chunks interleave differently from run to run: compare the kinds of
+    # chunk (their shapes) and how each choice ends, not their order.
+    assert {json.dumps(shape(e)) for e in a[:-1]} == {json.dumps(shape(e)) for e in b[:-1]}
+    assert finishes(a) == finishes(b)
     assert len({event["id"] for event in a[:-1]}) == 1
 
 
