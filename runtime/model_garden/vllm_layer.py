@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -66,7 +67,11 @@ class RunningEngine:
     _exit_stack: AsyncExitStack = field(repr=False, default_factory=AsyncExitStack)
 
     async def shutdown(self) -> None:
+        # The heap was frozen after start-up (see start_engine): unfreeze so this engine's objects
+        # can be collected, or every reload would leak the previous engine's Python state.
+        gc.unfreeze()
         await self._exit_stack.aclose()
+        gc.collect()
 
 
 async def start_engine(args: Any) -> RunningEngine:
@@ -78,6 +83,7 @@ async def start_engine(args: Any) -> RunningEngine:
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.entrypoints.launchers.api_server.app_state import init_app_state
     from vllm.usage.usage_lib import UsageContext
+    from vllm.utils.gc_utils import freeze_gc_heap
     from vllm.v1.engine.async_llm import AsyncLLM
 
     def construct() -> Any:
@@ -104,7 +110,22 @@ async def start_engine(args: Any) -> RunningEngine:
     except BaseException:
         await stack.aclose()
         raise
+    if not args.disable_log_stats:
+        # vLLM's server logs engine stats (throughput, KV-cache use) every few seconds; so do we.
+        stats_task = asyncio.create_task(_log_stats_forever(client))
+        stack.callback(stats_task.cancel)
+    # As vLLM's server does after start-up: move the start-up heap (model config, tokenizer,
+    # serving objects) out of the collector's way, so full collections under load stay short.
+    freeze_gc_heap()
     return RunningEngine(client, args, supported_tasks, state, stack)
+
+
+async def _log_stats_forever(client: Any) -> None:
+    import vllm.envs as envs
+
+    while True:
+        await asyncio.sleep(envs.VLLM_LOG_STATS_INTERVAL)
+        await client.do_log_stats()
 
 
 def serving_attributes(state: State) -> dict[str, Any]:

@@ -9,6 +9,8 @@ import httpx
 import openai
 import pytest
 
+from tests.support.shapes import sse_data
+
 pytestmark = pytest.mark.slow
 
 MODEL = "demo"
@@ -64,11 +66,9 @@ def test_completion_and_streaming_completion(client: openai.OpenAI) -> None:
 
 def test_stream_ends_with_done(runtime_server: Any) -> None:
     body = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3, "stream": True}
-    with httpx.stream("POST", runtime_server.url + "/v1/chat/completions", json=body, timeout=60) as response:
-        events = [line for line in response.iter_lines() if line]
+    response = httpx.post(runtime_server.url + "/v1/chat/completions", json=body, timeout=60)
     assert response.headers["content-type"].startswith("text/event-stream")
-    assert events[-1] == "data: [DONE]"
-    assert all(event.startswith("data: ") for event in events)
+    assert sse_data(response.text)[-1] == "[DONE]"
 
 
 @pytest.mark.parametrize(
@@ -139,13 +139,13 @@ def test_management_generate(runtime_server: Any) -> None:
 
 def test_management_generate_streams_seed_shape(runtime_server: Any) -> None:
     body = {"prompt": "Hello", "max_tokens": 5, "stream": True}
-    with httpx.stream("POST", runtime_server.url + "/api/v1/inference/generate", json=body, timeout=60) as r:
-        lines = [line for line in r.iter_lines() if line]
-    events = [json.loads(line.removeprefix("data: ")) for line in lines]
+    response = httpx.post(runtime_server.url + "/api/v1/inference/generate", json=body, timeout=60)
+    payloads = sse_data(response.text)
+    assert "[DONE]" not in payloads
+    events = [json.loads(payload) for payload in payloads]
     assert all(set(event) == {"text", "finish_reason"} for event in events)
-    assert [event["finish_reason"] for event in events][-1] == "length"
+    assert events[-1]["finish_reason"] == "length"
     assert all(event["finish_reason"] is None for event in events[:-1])
-    assert "[DONE]" not in "".join(lines)
 
 
 @pytest.mark.parametrize(

@@ -39,3 +39,14 @@ def differences(ours: Any, theirs: Any, path: str = "$") -> list[str]:
             for d in differences(a, b, f"{path}[{i}]")
         ]
     return [] if ours == theirs else [f"{path}: {ours!r} in ours, {theirs!r} in theirs"]
+
+
+def sse_data(body: str) -> list[str]:
+    """The `data:` payloads of an SSE body, split on the blank line between events.
+
+    Not line by line: generated text may hold U+2028 or U+0085, which str.splitlines-style readers
+    (httpx's iter_lines among them) take for line ends inside an event's JSON.
+    """
+    events = [event for event in body.split("\n\n") if event.strip()]
+    assert all(event.startswith("data: ") for event in events), events
+    return [event.removeprefix("data: ") for event in events]
