@@ -1,0 +1,1 @@
+"""Tools the tests obtain themselves (CI installs nothing by hand)."""
