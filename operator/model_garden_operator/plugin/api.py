@@ -64,9 +64,10 @@ def forbidden(target: Target, server_message: str = "") -> Forbidden:
     if target.resource == PROXY_RESOURCE:
         return Forbidden(
             f"forbidden: your kubeconfig user may not {what}, which chatting through the API server "
-            "needs; ask a cluster admin for the opt-in services/proxy role, e.g. `kubectl create role "
-            f"mg-chat --verb=get,create --resource=services/proxy -n {target.namespace}` and a "
-            "rolebinding to you (or use --url with an endpoint you can reach)"
+            "needs; ask a cluster admin to bind the chart's opt-in ClusterRole for it (`kubectl create "
+            "rolebinding model-chat --clusterrole=model-garden-service-proxy --user=YOU "
+            f"-n {target.namespace}`, or any role with get,create on services/proxy), or use --url "
+            "with an endpoint you can reach"
         )
     return Forbidden(f"forbidden: your kubeconfig user may not {what} ({server_message})")
 

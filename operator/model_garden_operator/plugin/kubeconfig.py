@@ -246,7 +246,11 @@ def _data_or_file(entry: Named, key: str) -> bytes | None:
 def _ssl_context(
     ca: bytes | None, cert: bytes | None, key: bytes | None, *, insecure: bool = False
 ) -> ssl.SSLContext:
-    context = ssl.create_default_context()
+    if ca is not None and not insecure:
+        # Like kubectl: a cluster's own CA is the only one trusted for it.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    else:
+        context = ssl.create_default_context()
     if insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
