@@ -62,7 +62,14 @@ def _now() -> str:
 
 
 def model_status(
-    phase: str, reason: str, message: str, *, ready: int = 1, desired: int = 1, generation: int = 1
+    phase: str,
+    reason: str,
+    message: str,
+    *,
+    ready: int = 1,
+    desired: int = 1,
+    generation: int = 1,
+    name: str = "demo",
 ) -> dict[str, Any]:
     """A status as the operator writes it for `phase` (status.py's table)."""
     failed, serving = phase == "Failed", phase in ("Ready", "Degraded")
@@ -81,7 +88,7 @@ def model_status(
         "readyReplicas": ready,
         "ready": f"{ready}/{desired}",
         "observedGeneration": generation,
-        "endpoint": "http://demo.default.svc.cluster.local/v1",
+        "endpoint": f"http://{name}.{NS}.svc.cluster.local/v1",
         "conditions": [
             {
                 "type": ctype,
@@ -123,4 +130,6 @@ def put_model(
 def set_phase(cluster: Cluster, name: str, phase: str, reason: str, message: str, *, ready: int = 1) -> None:
     desired = int((cluster.model(NS, name) or {}).get("spec", {}).get("replicas", 1))
     ready = ready if phase in ("Ready", "Degraded") else 0
-    cluster.emu.write_status(IM, NS, name, model_status(phase, reason, message, ready=ready, desired=desired))
+    cluster.emu.write_status(
+        IM, NS, name, model_status(phase, reason, message, ready=ready, desired=desired, name=name)
+    )

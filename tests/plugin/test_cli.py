@@ -13,7 +13,7 @@ import yaml
 from model_garden import constants as C
 from tests.emulator.cluster import EVENTS, IM, PODS, Cluster, pod_status
 from tests.plugin.emulator_proxy import ProxyingEmulator
-from tests.plugin.helpers import NS, one_line_error, put_model, run_mg
+from tests.plugin.helpers import NS, model_status, one_line_error, put_model, run_mg
 from tests.unit.factories import make_model
 
 pytestmark = pytest.mark.timeout(120)
@@ -315,6 +315,15 @@ async def test_service_without_ready_pods(cluster: Cluster, mg_env: dict[str, st
     put_model(cluster, "demo")
     line = one_line_error(await run_mg(mg_env, "chat", "demo", stdin="hello"))
     assert "model demo has no pod ready to answer (no endpoints available for service" in line
+
+
+async def test_model_without_its_service(cluster: Cluster, mg_env: dict[str, str]) -> None:
+    cluster.emu.do_create(IM, NS, make_model("demo"))
+    cluster.emu.write_status(IM, NS, "demo", model_status("Ready", "ReplicasReady", "1/1 replicas ready"))
+    line = one_line_error(await run_mg(mg_env, "chat", "demo", stdin="hello"))
+    assert line.startswith(
+        'error: Service "demo" not found in namespace "default": the operator has not created'
+    )
 
 
 async def test_image_file_missing_or_too_large(

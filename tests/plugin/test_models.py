@@ -50,6 +50,7 @@ def test_a_status_of_an_older_generation_is_no_status() -> None:
     obj["metadata"]["generation"] = 2  # the spec changed; the operator has not looked yet
     state = ModelState.of(obj)
     assert state.phase is None and not state.serving
+    assert state.probably_serving  # the old pods still answer while the change rolls out
     assert state.hint() is not None and "is the model-garden operator running?" in (state.hint() or "")
 
 

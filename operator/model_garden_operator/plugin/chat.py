@@ -47,7 +47,7 @@ def find_endpoint(reach: Reach, api: Callable[[], KubeApi], console: Console) ->
     namespace = kube.conn.namespace
     obj = kube.get_model(namespace, reach.name)
     state = ModelState.of(obj)
-    if not state.serving:
+    if not state.probably_serving:
         if state.phase == "Failed":
             raise state.failure()
         if state.phase == "Stopped":

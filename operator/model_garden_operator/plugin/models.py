@@ -72,6 +72,7 @@ class ModelState:
     ready: str
     reason: str | None
     message: str
+    last_phase: str | None = None  # the phase written, even for an older generation
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> ModelState:
@@ -95,11 +96,18 @@ class ModelState:
             ready=str(status.get("ready") or f"{status.get('readyReplicas', 0)}/{desired}"),
             reason=chosen.get("reason") if phase else None,
             message=str(chosen.get("message") or "") if phase else "",
+            last_phase=status.get("phase"),
         )
 
     @property
     def serving(self) -> bool:
         return self.phase in SERVING_PHASES
+
+    @property
+    def probably_serving(self) -> bool:
+        """Serving, or was before a spec change the operator has not reported on yet (a rollout
+        keeps the old pods answering): good enough to chat, not to say a deploy is done."""
+        return self.serving or (self.phase is None and self.last_phase in SERVING_PHASES)
 
     def summary(self) -> str:
         """`Loading (ModelLoading: pods are running; the model is loading)`."""
