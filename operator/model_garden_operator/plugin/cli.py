@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -307,18 +308,17 @@ def deploy(name: str, wait: bool, timeout: float, dry_run: bool, output: str | N
     from model_garden_operator.plugin.render import dump, progress_display
 
     session = _session()
-    ctx = click.get_current_context()
+    obj = build_manifest(name, DEFAULT_NAMESPACE, **options)
+    check_manifest(obj)  # a bad value is reported before anything else is looked at
     if dry_run:
-        # Like kubectl's client-side dry run: no cluster needed unless the namespace comes from it.
-        namespace = ctx.meta.get("mg.namespace") or _namespace_or(session, DEFAULT_NAMESPACE)
-    else:
-        namespace = session.api().conn.namespace
-    obj = build_manifest(name, namespace, **options)
-    check_manifest(obj)
-    if dry_run:
+        # Like kubectl's client-side dry run: no cluster needed (the namespace may come from -n,
+        # else from the kubeconfig's context if there is one).
+        obj["metadata"]["namespace"] = _namespace_or(session, DEFAULT_NAMESPACE)
         click.echo(dump(obj, output or "yaml"))
         return 0
     api = session.api()
+    namespace = obj["metadata"]["namespace"] = api.conn.namespace
+    started = time.monotonic()
     created = api.create_model(obj)
     if output:
         click.echo(dump(created, output))
@@ -329,26 +329,19 @@ def deploy(name: str, wait: bool, timeout: float, dry_run: bool, output: str | N
     err = _err()
     with progress_display(err, name) as progress:
         state = wait_until_serving(lambda: api.get_model(namespace, name), timeout=timeout, progress=progress)
-    elapsed = format_seconds(max(0.0, _elapsed(created)))
+    elapsed = format_seconds(time.monotonic() - started)
     err.print(f"{name} is Ready ({state.ready}) after {elapsed}: kubectl mg chat {name} -n {namespace}")
     return 0
 
 
 def _namespace_or(session: Session, default: str) -> str:
+    given = click.get_current_context().meta.get("mg.namespace")
+    if given:
+        return str(given)
     try:
         return str(session.api().conn.namespace)
     except PluginError:
         return default
-
-
-def _elapsed(created: dict[str, Any]) -> float:
-    import datetime
-
-    stamp = (created.get("metadata") or {}).get("creationTimestamp")
-    if not stamp:
-        return 0.0
-    when = datetime.datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-    return (datetime.datetime.now(datetime.UTC) - when).total_seconds()
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
