@@ -19,17 +19,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from model_garden import __version__, vllm_layer
-from model_garden.constants import HEALTH_PATH, LIVENESS_PATH, OPENAI_PREFIXES
+from model_garden.auth import DEFAULT_OPEN_PATHS, ApiKeyMiddleware
+from model_garden.constants import HEALTH_PATH, LIVENESS_PATH, METRICS_PATH, OPENAI_PREFIXES
 from model_garden.inference import InferenceError, InferenceService
 from model_garden.management import (
     inference_error_handler,
     management_router,
     settings_error_handler,
 )
+from model_garden.observability import MetricsMiddleware
 from model_garden.settings import EngineSettings, SettingsError
+from model_garden.vision.request_limit import RequestSizeLimit
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +52,15 @@ def create_app(
     enable_management_routes: bool = True,
     preload: Preload | None = None,
     on_preload_failure: Callable[[BaseException], None] | None = None,
+    api_keys: Sequence[str] = (),
+    admin_api_keys: Sequence[str] = (),
+    open_paths: Sequence[str] = DEFAULT_OPEN_PATHS,
 ) -> FastAPI:
-    """Build the FastAPI app. `service` defaults to a fresh InferenceService with no model."""
+    """Build the FastAPI app. `service` defaults to a fresh InferenceService with no model.
+
+    With `api_keys`, every route but `open_paths` needs one of them; with `admin_api_keys`, load
+    and unload need one of those instead.
+    """
     service = service or InferenceService()
 
     @asynccontextmanager
@@ -81,7 +91,11 @@ def create_app(
     vllm_layer.register_error_handlers(app)
     app.add_exception_handler(InferenceError, inference_error_handler)
     app.add_exception_handler(SettingsError, settings_error_handler)
-    vllm_layer.register_openai_routes(app, OPENAI_PREFIXES, dependencies=[require_model])
+    # Chat requests' images are checked (and fetched) by the service before vLLM's handler runs.
+    vllm_layer.register_openai_routes(
+        app, OPENAI_PREFIXES, dependencies=[require_model], prepare_chat=service.prepare_chat_request
+    )
+    app.add_middleware(RequestSizeLimit, max_bytes=service.images.settings.max_request_bytes)
     app.include_router(management_router(service, enable_load_unload=enable_management_routes))
 
     @app.get(LIVENESS_PATH, tags=["Health"])
@@ -95,7 +109,20 @@ def create_app(
         state = "loading" if service.status()["loading"] else "no model loaded"
         return JSONResponse({"status": state}, status_code=503)
 
-    vllm_layer.attach_metrics(app)
+    @app.get(METRICS_PATH, tags=["Health"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(vllm_layer.render_metrics(), media_type=vllm_layer.METRICS_CONTENT_TYPE)
+
+    if api_keys or admin_api_keys:
+        app.add_middleware(
+            ApiKeyMiddleware,
+            keys=list(api_keys),
+            admin_keys=list(admin_api_keys),
+            open_paths=list(open_paths),
+        )
+    # Outermost, so refusals (401) are counted too.
+    known_paths = [route.path for route in app.routes if hasattr(route, "path")]
+    app.add_middleware(MetricsMiddleware, routes=known_paths)
     return app
 
 

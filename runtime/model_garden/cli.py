@@ -14,9 +14,12 @@ from typing import Any
 
 import click
 
-from model_garden.constants import RUNTIME_PORT
+from model_garden.auth import ENV_ADMIN_API_KEYS, ENV_API_KEYS
+from model_garden.constants import DRAIN_TIMEOUT_SECONDS, METRICS_PATH, RUNTIME_PORT
 from model_garden.settings import (
+    API_KEY_FILE_OPTION,
     DISABLE_MANAGEMENT_OPTION,
+    DRAIN_TIMEOUT_OPTION,
     DTYPES,
     ENGINE_FLAGS,
     HOST_OPTION,
@@ -28,6 +31,7 @@ from model_garden.settings import (
     engine_settings,
     find_managed_flag_collisions,
 )
+from model_garden.vision.cli_options import vision_from_options, vision_options
 
 _CHOICES = {"quantization": QUANTIZATION_METHODS, "dtype": DTYPES}
 _TYPES: dict[Any, Any] = {int: click.INT, float: click.FLOAT, str: click.STRING}
@@ -79,15 +83,76 @@ def _check_extra_args(extra: tuple[str, ...]) -> None:
 
 
 def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    command = click.option(
-        DISABLE_MANAGEMENT_OPTION,
-        "disable_management",
-        is_flag=True,
-        help="Turn off POST /api/v1/inference/load and /unload (status and generate stay on).",
-    )(command)
-    command = click.option(PORT_OPTION, "port", type=int, default=RUNTIME_PORT, show_default=True)(command)
-    command = click.option(HOST_OPTION, "host", default="0.0.0.0", show_default=True)(command)
+    """Options of the HTTP server (not the engine); `_server_kwargs` turns them into run_server's."""
+    options = [
+        click.option(HOST_OPTION, "host", default="0.0.0.0", show_default=True),
+        click.option(PORT_OPTION, "port", type=int, default=RUNTIME_PORT, show_default=True),
+        click.option(
+            DISABLE_MANAGEMENT_OPTION,
+            "disable_management",
+            is_flag=True,
+            help="Turn off POST /api/v1/inference/load and /unload (status and generate stay on).",
+        ),
+        click.option(
+            DRAIN_TIMEOUT_OPTION,
+            "drain_timeout",
+            type=click.FloatRange(min=0),
+            default=DRAIN_TIMEOUT_SECONDS,
+            show_default=True,
+            help="On SIGTERM, how long in-flight requests (streams too) may take to finish "
+            "before the engine stops, in seconds.",
+        ),
+        click.option(
+            "--api-key",
+            "api_key_values",
+            multiple=True,
+            help=f"Require this API key (repeatable; also ${ENV_API_KEYS}, comma-separated). "
+            "Prefer --api-key-file: command lines are visible to other local users.",
+        ),
+        click.option(
+            API_KEY_FILE_OPTION,
+            "api_key_files",
+            multiple=True,
+            type=click.Path(dir_okay=False),
+            help="A file of API keys, one per line (repeatable).",
+        ),
+        click.option(
+            "--admin-api-key-file",
+            "admin_api_key_files",
+            multiple=True,
+            type=click.Path(dir_okay=False),
+            help=f"Keys for load/unload only (repeatable; also ${ENV_ADMIN_API_KEYS}).",
+        ),
+        click.option(
+            "--protect-metrics",
+            is_flag=True,
+            help="Require an API key for /metrics too (/health and /livez always stay open).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
     return command
+
+
+def _server_kwargs(options: dict[str, Any]) -> dict[str, Any]:
+    """run_server's keyword arguments from the options `_server_options` added (popped)."""
+    from model_garden.auth import DEFAULT_OPEN_PATHS, KeyFileError, read_keys
+
+    try:
+        api_keys = read_keys(options.pop("api_key_values"), options.pop("api_key_files"), ENV_API_KEYS)
+        admin_keys = read_keys((), options.pop("admin_api_key_files"), ENV_ADMIN_API_KEYS)
+    except KeyFileError as error:
+        raise click.UsageError(str(error)) from None
+    protect_metrics = options.pop("protect_metrics")
+    return {
+        "host": options.pop("host"),
+        "port": options.pop("port"),
+        "enable_management_routes": not options.pop("disable_management"),
+        "drain_timeout": options.pop("drain_timeout"),
+        "api_keys": api_keys,
+        "admin_api_keys": admin_keys,
+        "open_paths": tuple(p for p in DEFAULT_OPEN_PATHS if not (protect_metrics and p == METRICS_PATH)),
+    }
 
 
 model_path_option = click.option(
@@ -104,37 +169,29 @@ def main() -> None:
 @main.command("serve-model", context_settings={"ignore_unknown_options": False})
 @model_path_option
 @_server_options
+@vision_options
 @engine_options
 @click.argument("vllm_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- VLLM_FLAGS...]")
-def serve_model(
-    model_path: str,
-    host: str,
-    port: int,
-    disable_management: bool,
-    vllm_args: tuple[str, ...],
-    **options: Any,
-) -> None:
+def serve_model(model_path: str, vllm_args: tuple[str, ...], **options: Any) -> None:
     """Serve one model. Further vLLM engine flags go after `--`."""
     from model_garden.server import Preload, run_server
 
+    server = _server_kwargs(options)
+    vision = vision_from_options(options)
     settings = settings_from_options(options)
     _check_extra_args(vllm_args)
-    code = run_server(
-        host,
-        port,
-        enable_management_routes=not disable_management,
-        preload=Preload(model_path, settings, vllm_args),
-    )
-    sys.exit(code)
+    sys.exit(run_server(preload=Preload(model_path, settings, vllm_args), vision=vision, **server))
 
 
 @main.command("serve")
 @_server_options
-def serve(host: str, port: int, disable_management: bool) -> None:
+@vision_options
+def serve(**options: Any) -> None:
     """Serve with no model; load one with POST /api/v1/inference/load."""
     from model_garden.server import run_server
 
-    sys.exit(run_server(host, port, enable_management_routes=not disable_management))
+    server = _server_kwargs(options)
+    sys.exit(run_server(vision=vision_from_options(options), **server))
 
 
 def _sampling_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -147,10 +204,11 @@ def _sampling_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @main.command("inference-generate")
 @model_path_option
 @click.option("--prompt", required=True, help="The text to complete.")
-@click.option("--image", "images", multiple=True, help="Image URL or data URL (repeatable).")
+@click.option("--image", "images", multiple=True, help="Image file, http(s) URL or data URL (repeatable).")
 @_sampling_options
 @click.option("--stream/--no-stream", default=True, show_default=True, help="Print tokens as they come.")
 @click.option("--verbose", is_flag=True, help="Show vLLM's own logs.")
+@vision_options
 @engine_options
 def inference_generate(
     model_path: str,
@@ -166,6 +224,7 @@ def inference_generate(
     """Load a model in this process and complete one prompt."""
     from model_garden.terminal import run_generate
 
+    vision = vision_from_options(options)
     settings = settings_from_options(options)
     sys.exit(
         run_generate(
@@ -178,6 +237,7 @@ def inference_generate(
             top_p=top_p,
             stream=stream,
             verbose=verbose,
+            vision=vision,
         )
     )
 
@@ -185,9 +245,12 @@ def inference_generate(
 @main.command("inference-chat")
 @model_path_option
 @click.option("--system-prompt", default=None, help="A system message that starts the conversation.")
-@click.option("--image", "images", multiple=True, help="Image URL or data URL for the first message.")
+@click.option(
+    "--image", "images", multiple=True, help="Image file, http(s) URL or data URL for the first message."
+)
 @_sampling_options
 @click.option("--verbose", is_flag=True, help="Show vLLM's own logs.")
+@vision_options
 @engine_options
 def inference_chat(
     model_path: str,
@@ -205,6 +268,7 @@ def inference_chat(
     """
     from model_garden.terminal import run_chat
 
+    vision = vision_from_options(options)
     settings = settings_from_options(options)
     sys.exit(
         run_chat(
@@ -216,20 +280,25 @@ def inference_chat(
             temperature=temperature,
             top_p=top_p,
             verbose=verbose,
+            vision=vision,
         )
     )
 
 
 @main.command("create-demo-model")
 @click.argument("directory", type=click.Path(file_okay=False))
-def create_demo_model_command(directory: str) -> None:
+@click.option("--vision", is_flag=True, help="A tiny vision-language model (Idefics3) that takes images.")
+def create_demo_model_command(directory: str, vision: bool) -> None:
     """Write a tiny random-weight chat model to DIRECTORY (a smoke-test model: it answers gibberish).
 
     For trying the server where weights cannot be downloaded. Real users pass a Hugging Face id or a
     local model directory to serve-model.
     """
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from model_garden.demo_model import create_demo_model
+    if vision:
+        from model_garden.demo_vision_model import create_demo_vision_model as create_demo_model
+    else:
+        from model_garden.demo_model import create_demo_model
 
     path = create_demo_model(directory)
     click.echo(f"Smoke-test model written to {path} (random weights: its answers are gibberish).")

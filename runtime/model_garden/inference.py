@@ -23,6 +23,7 @@ from typing import Any
 
 from model_garden import vllm_layer
 from model_garden.settings import EngineSettings, engine_settings
+from model_garden.vision.settings import VisionSettings
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class InferenceService:
         served_model_name: str | None = None,
         *,
         extra_args: Sequence[str] = (),
+        vision: VisionSettings | None = None,
         **more_settings: Any,
     ) -> None:
         self.settings: EngineSettings = engine_settings(
@@ -87,6 +89,10 @@ class InferenceService:
             **more_settings,
         )
         self.extra_args: tuple[str, ...] = tuple(extra_args)
+        # Images in requests are checked (and fetched) here before vLLM sees them (vision/).
+        from model_garden.vision.pipeline import ImagePipeline
+
+        self.images = ImagePipeline(vision)
         self._engine: vllm_layer.RunningEngine | None = None
         self._model_path: str | None = None
         self._loaded_at: float | None = None
@@ -95,8 +101,10 @@ class InferenceService:
         self._lifecycle = asyncio.Lock()
 
     @classmethod
-    def from_settings(cls, settings: EngineSettings, extra_args: Sequence[str] = ()) -> InferenceService:
-        return cls(**settings.model_dump(), extra_args=extra_args)
+    def from_settings(
+        cls, settings: EngineSettings, extra_args: Sequence[str] = (), vision: VisionSettings | None = None
+    ) -> InferenceService:
+        return cls(**settings.model_dump(), extra_args=extra_args, vision=vision)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -226,12 +234,29 @@ class InferenceService:
         """An OpenAI `chat.completion` object, or with `stream=True` an async iterator of its
         `chat.completion.chunk` objects. `parameters` are any fields of OpenAI's request."""
         engine = self.engine
+        messages = await self.prepare_messages(messages)
         body = {"model": self.served_model_name, "messages": list(messages), "stream": stream, **parameters}
         request = _validated(vllm_layer.chat_completion_request, body)
         response = await _answer(engine.state.openai_serving_chat.create_chat_completion(request, None))
         if stream:
             return _sse_events(response)
         return response.model_dump()
+
+    async def prepare_messages(self, messages: Sequence[Any]) -> Sequence[Any]:
+        """`messages` with every image checked and inlined (vision/pipeline.py); a refused image
+        raises InferenceError (400) naming the limit or rule."""
+        from model_garden.vision.errors import ImageRefused
+
+        try:
+            engine = self.engine
+            accepts = lambda: vllm_layer.accepts_images(engine)  # noqa: E731 - asked only with images
+            return await self.images.prepare(messages, accepts_images=accepts)
+        except ImageRefused as refusal:
+            raise InferenceError(refusal.describe(), refusal.status_code, param=refusal.param) from None
+
+    async def prepare_chat_request(self, request: Any) -> None:
+        """The same for a parsed chat request of vLLM's HTTP route, in place, before vLLM sees it."""
+        request.messages = await self.prepare_messages(request.messages)
 
 
 async def _answer(call: Awaitable[Any]) -> Any:

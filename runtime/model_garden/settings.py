@@ -151,6 +151,9 @@ ENGINE_FLAGS: tuple[FlagRow, ...] = (
 # Flags the runtime itself sets for vLLM: a user's extra engine flags may not repeat them either.
 MODEL_FLAG = "--model"
 RUNTIME_MANAGED_FLAGS: tuple[str, ...] = (MODEL_FLAG, "--host", "--port")
+# vLLM's own media fetching stays off: the runtime fetches and checks every image (vision/), so
+# these vLLM flags may not be given either.
+VLLM_MEDIA_FLAGS: tuple[str, ...] = ("--allowed-local-media-path", "--allowed-media-domains")
 
 # Options of `model-garden serve-model` itself (not vLLM's), which the operator's builders write.
 SERVE_MODEL_COMMAND: tuple[str, ...] = ("model-garden", "serve-model")
@@ -159,12 +162,16 @@ HOST_OPTION = "--host"
 PORT_OPTION = "--port"
 # Turns off POST /api/v1/inference/load and /unload (operator-managed pods run with it).
 DISABLE_MANAGEMENT_OPTION = "--disable-management-routes"
+# Seconds in-flight requests get to finish after SIGTERM before the engine stops.
+DRAIN_TIMEOUT_OPTION = "--drain-timeout"
+# A file of API keys, one per line (operator-managed pods mount a Secret there).
+API_KEY_FILE_OPTION = "--api-key-file"
 
 
 def managed_flags() -> tuple[str, ...]:
     """Every spelling of every flag we manage; extra vLLM flags must not override them."""
     spellings = [spelling for row in ENGINE_FLAGS for spelling in row.spellings]
-    return (*spellings, *RUNTIME_MANAGED_FLAGS)
+    return (*spellings, *RUNTIME_MANAGED_FLAGS, *VLLM_MEDIA_FLAGS)
 
 
 def find_managed_flag_collisions(extra_args: Sequence[str]) -> list[str]:

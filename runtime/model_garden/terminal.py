@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, TextIO
 
 from model_garden.settings import EngineSettings
+from model_garden.vision.settings import VisionSettings
 
 _QUIET_ENV = {
     "VLLM_LOGGING_LEVEL": "ERROR",
@@ -64,7 +65,11 @@ def _log_tail(path: str | None, lines: int = 15) -> str:
 
 
 def load_in_process(
-    loop: asyncio.AbstractEventLoop, model_path: str, settings: EngineSettings, verbose: bool
+    loop: asyncio.AbstractEventLoop,
+    model_path: str,
+    settings: EngineSettings,
+    verbose: bool,
+    vision: VisionSettings | None = None,
 ) -> Any:
     """Load the model with a progress line; returns the service, or None after printing why not."""
     from rich.console import Console
@@ -72,7 +77,7 @@ def load_in_process(
     with _quiet_fds(verbose) as (terminal, log_path):
         from model_garden.inference import InferenceService
 
-        service = InferenceService.from_settings(settings)
+        service = InferenceService.from_settings(settings, vision=vision)
         console = Console(file=terminal, stderr=True)
         started = time.monotonic()
         task = loop.create_task(service.load_model(model_path))
@@ -107,17 +112,19 @@ def run_generate(
     top_p: float,
     stream: bool,
     verbose: bool,
+    vision: VisionSettings | None = None,
 ) -> int:
     from model_garden.image_refs import ImageRefError, image_ref_to_url
     from model_garden.inference import InferenceError
 
+    vision = vision or VisionSettings()
     try:
-        image_urls = [image_ref_to_url(ref) for ref in images]
+        image_urls = [image_ref_to_url(ref, vision.max_image_bytes) for ref in images]
     except ImageRefError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     loop = asyncio.new_event_loop()
-    service = load_in_process(loop, model_path, settings, verbose)
+    service = load_in_process(loop, model_path, settings, verbose, vision)
     if service is None:
         return 1
     params = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "images": image_urls}
@@ -152,13 +159,15 @@ def run_chat(
     temperature: float,
     top_p: float,
     verbose: bool,
+    vision: VisionSettings | None = None,
 ) -> int:
     from model_garden.chat_repl import ChatRepl
     from model_garden.image_refs import ImageRefError
     from model_garden.inference import InferenceError
 
+    vision = vision or VisionSettings()
     loop = asyncio.new_event_loop()
-    service = load_in_process(loop, model_path, settings, verbose)
+    service = load_in_process(loop, model_path, settings, verbose, vision)
     if service is None:
         return 1
     params = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p}
@@ -174,7 +183,8 @@ def run_chat(
             raise RuntimeError(error.message) from None
 
     try:
-        repl = ChatRepl(send, loop=loop, system_prompt=system_prompt, images=images)
+        limit = vision.max_image_bytes
+        repl = ChatRepl(send, loop=loop, system_prompt=system_prompt, images=images, max_image_bytes=limit)
         return repl.run()
     except ImageRefError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -14,7 +14,7 @@ import argparse
 import asyncio
 import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.datastructures import State
 
-from model_garden.settings import MODEL_FLAG, EngineSettings
+from model_garden.settings import MODEL_FLAG, VLLM_MEDIA_FLAGS, EngineSettings
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,12 @@ def parse_vllm_args(model_path: str, settings: EngineSettings, extra_args: Seque
         # Some argparse paths exit even with exit_on_error=False (e.g. unknown arguments).
         raise ValueError(f"vLLM rejected the engine arguments: {' '.join(argv[2:])}") from None
     validate_parsed_serve_args(args)
+    if args.allowed_local_media_path or args.allowed_media_domains:
+        # Defence in depth beside the managed-flag check: vLLM must never open files or fetch.
+        raise ValueError(
+            f"{' and '.join(VLLM_MEDIA_FLAGS)} are not used: Model Garden fetches and checks images "
+            "itself (--allowed-image-hosts, --allowed-local-image-dir)"
+        )
     return args
 
 
@@ -133,18 +139,28 @@ def serving_attributes(state: State) -> dict[str, Any]:
     return dict(state._state)
 
 
-def register_openai_routes(app: FastAPI, prefixes: Sequence[str], dependencies: Sequence[Any]) -> None:
+def register_openai_routes(
+    app: FastAPI,
+    prefixes: Sequence[str],
+    dependencies: Sequence[Any],
+    prepare_chat: Callable[[Any], Awaitable[None]] | None = None,
+) -> None:
     """vLLM's own handlers for chat, completions and models, under each prefix.
 
-    `dependencies` run first (we use one to answer 503 while no model is loaded).
+    `dependencies` run first (we use one to answer 503 while no model is loaded). `prepare_chat`,
+    when given, gets each parsed chat request before vLLM's handler does (we check and inline its
+    images there, so vLLM never fetches a URL).
     """
     from vllm.entrypoints.openai.chat_completion import api_router as chat
     from vllm.entrypoints.openai.completion import api_router as completion
     from vllm.entrypoints.openai.models import api_router as models
     from vllm.entrypoints.serve.utils.api_utils import validate_json_request
 
+    chat_endpoint = chat.create_chat_completion
+    if prepare_chat is not None:
+        chat_endpoint = _prepared_chat_endpoint(chat.create_chat_completion, prepare_chat)
     routes = (
-        ("/chat/completions", chat.create_chat_completion, "POST", True),
+        ("/chat/completions", chat_endpoint, "POST", True),
         ("/completions", completion.create_completion, "POST", True),
         ("/models", models.show_available_models, "GET", False),
     )
@@ -158,6 +174,30 @@ def register_openai_routes(app: FastAPI, prefixes: Sequence[str], dependencies: 
         app.include_router(router)
 
 
+def _prepared_chat_endpoint(
+    endpoint: Callable[..., Awaitable[Any]], prepare: Callable[[Any], Awaitable[None]]
+) -> Callable[..., Awaitable[Any]]:
+    """vLLM's chat endpoint behind `prepare`, with the signature FastAPI reads the body from."""
+    from fastapi import Request
+    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+
+    async def create_chat_completion(request: Any, raw_request: Any) -> Any:
+        await prepare(request)
+        return await endpoint(request, raw_request)
+
+    # Real classes, not this module's postponed (string) annotations: FastAPI resolves strings
+    # in the module's globals, where these two are not.
+    create_chat_completion.__annotations__ = {"request": ChatCompletionRequest, "raw_request": Request}
+    return create_chat_completion
+
+
+def accepts_images(engine: RunningEngine) -> bool:
+    """Whether the loaded model takes images (a vision-language model with images allowed)."""
+    config = engine.client.model_config
+    multimodal = config.multimodal_config
+    return multimodal is not None and multimodal.get_limit_per_prompt("image") > 0
+
+
 def register_error_handlers(app: FastAPI) -> None:
     """vLLM's exception handlers: the same status and body as vLLM's server for the same mistake."""
     from vllm.entrypoints.serve.exception_handling.register import init_exception_handler
@@ -165,11 +205,15 @@ def register_error_handlers(app: FastAPI) -> None:
     init_exception_handler(app)
 
 
-def attach_metrics(app: FastAPI) -> None:
-    """`/metrics` exactly as vLLM's server exposes it (engine metrics plus HTTP metrics)."""
-    from vllm.entrypoints.serve.instrumentator.metrics import attach_router
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-    attach_router(app)
+
+def render_metrics() -> bytes:
+    """The Prometheus text of vLLM's registry: its engine metrics (`vllm:*`) and ours."""
+    from prometheus_client import generate_latest
+    from vllm.v1.metrics.prometheus import get_prometheus_registry
+
+    return generate_latest(get_prometheus_registry())
 
 
 def error_body(message: str, status_code: int, error_type: str, param: str | None = None) -> dict[str, Any]:
