@@ -35,7 +35,8 @@ PROMETHEUS_PATH = "prometheus.io/path"
 
 
 def container_args(model: InferenceModel) -> list[str]:
-    """`model-garden serve-model` options, the engine flags in table order, then `-- extraArgs`."""
+    """`model-garden serve-model` options (spec.vision's among them, only those it sets), the engine
+    flags in table order, then `-- extraArgs`."""
     args = [
         MODEL_PATH_OPTION,
         model.spec.model,
@@ -43,6 +44,7 @@ def container_args(model: InferenceModel) -> list[str]:
         LISTEN_HOST,
         PORT_OPTION,
         str(c.RUNTIME_PORT),
+        *model.vision.to_args(),
         # Pods serve the one model of their spec: no load/unload routes (status and generate stay).
         DISABLE_MANAGEMENT_OPTION,
         *model.engine.to_args(),

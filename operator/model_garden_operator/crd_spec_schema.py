@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from model_garden import constants as c
 from model_garden.settings import DTYPES, ENGINE_FLAGS, MODEL_FLAG, QUANTIZATION_METHODS, EngineSettings
+from model_garden.vision.settings import MAX_IMAGE_PIXELS_CEILING, VisionSettings
 from model_garden_operator.openapi import (
     Schema,
     array,
@@ -48,6 +49,24 @@ ENGINE_FIELDS: dict[str, str] = {
     "maxNumSeqs": "max_num_seqs",
     "seed": "seed",
 }
+
+# spec.vision field -> VisionSettings field: the runtime's image limits and fetch policy. spec.py
+# converts through it, the builders pass the settings on as the runtime's flags, and a test checks
+# every VisionSettings field has an entry.
+VISION_FIELDS: dict[str, str] = {
+    "maxImagesPerPrompt": "max_images_per_request",
+    "maxImageBytes": "max_image_bytes",
+    "maxImagePixels": "max_image_pixels",
+    "maxRequestBytes": "max_request_bytes",
+    "fetchTimeoutSeconds": "image_fetch_timeout",
+    "maxRedirects": "image_max_redirects",
+    "allowedHosts": "allowed_image_hosts",
+    "allowedHostsOnly": "allowed_image_hosts_only",
+    "allowedLocalDirectory": "allowed_local_image_dir",
+}
+# host:port, [IPv6]:port, or an address with an optional prefix length (the runtime parses each
+# entry fully; this catches the obvious mistakes at admission).
+ALLOWED_HOST_PATTERN = r"^((\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}|[0-9A-Fa-f:.]+(/[0-9]{1,3})?)$"
 
 # A DNS-1035 label: the name becomes the Service's name (and a DNS name in the endpoint).
 NAME_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -270,13 +289,75 @@ def _service_section() -> Schema:
     }
 
 
-# Order is the order fields appear in the CRD (and in `kubectl explain`). A new section (vision,
-# ...) is one more function here.
+def _vision_description(field: str, extra: str = "") -> str:
+    """The settings field's own description and default (one text for CLI and CRD)."""
+    info = VisionSettings.model_fields[field]
+    default = info.default
+    shown = "" if default in (None, (), False) else f" Default: {default}."
+    return f"{info.description}{shown} {extra}".strip()
+
+
+def _vision_section() -> Schema:
+    names = {value: key for key, value in VISION_FIELDS.items()}
+    return {
+        "vision": obj(
+            "Images in chat requests (vision-language models): limits, and where the runtime may "
+            "fetch image URLs from. The runtime fetches and checks every image itself (vLLM never "
+            "does): http(s) URLs only from public addresses unless allowedHosts says otherwise, "
+            "file:// URLs only under allowedLocalDirectory. Omitted fields keep the runtime's "
+            "defaults; a refused image is a 400 naming the limit.",
+            {
+                names["max_images_per_request"]: integer(
+                    _vision_description("max_images_per_request"), format="int32", minimum=0, maximum=1000
+                ),
+                names["max_image_bytes"]: integer(
+                    _vision_description("max_image_bytes"), format="int64", minimum=1
+                ),
+                names["max_image_pixels"]: integer(
+                    _vision_description("max_image_pixels"),
+                    format="int64",
+                    minimum=1,
+                    maximum=MAX_IMAGE_PIXELS_CEILING,
+                ),
+                names["max_request_bytes"]: integer(
+                    _vision_description("max_request_bytes"), format="int64", minimum=1024
+                ),
+                names["image_fetch_timeout"]: number(
+                    _vision_description("image_fetch_timeout"), minimum=0, exclusiveMinimum=True, maximum=600
+                ),
+                names["image_max_redirects"]: integer(
+                    _vision_description("image_max_redirects"), format="int32", minimum=0, maximum=20
+                ),
+                names["allowed_image_hosts"]: array(
+                    "Exceptions to the public-address rule for image URLs: host:port pairs "
+                    "(images.internal:8080, [fd00::5]:443) and CIDR ranges (10.0.0.0/8). A host:port "
+                    "entry matches the URL's normalized host and port exactly (user@host and other URL "
+                    "tricks do not match); a range matches the addresses a URL's host resolves to, on "
+                    "any port. Default: none, so only public addresses are fetched.",
+                    string("host:port, [IPv6]:port, or a CIDR range.", pattern=ALLOWED_HOST_PATTERN),
+                    maxItems=256,
+                ),
+                names["allowed_image_hosts_only"]: boolean(_vision_description("allowed_image_hosts_only")),
+                names["allowed_local_image_dir"]: string(
+                    _vision_description(
+                        "allowed_local_image_dir",
+                        f"An absolute path inside the container (e.g. under {c.MODEL_CACHE_DIR}).",
+                    ),
+                    pattern="^/",
+                ),
+            },
+        )
+    }
+
+
+# Order is the order fields appear in the CRD (and in `kubectl explain`). A new section is one
+# more function here.
 SPEC_SECTIONS: tuple[Callable[[], Schema], ...] = (
     _model_section,
     _engine_section,
     _pod_section,
     _service_section,
+    _vision_section,
 )
 
 SPEC_RULES: tuple[Schema, ...] = (

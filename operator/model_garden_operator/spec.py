@@ -24,10 +24,12 @@ from model_garden import constants as c
 from model_garden.settings import (
     ENGINE_FLAGS,
     MODEL_FLAG,
+    VLLM_MEDIA_FLAGS,
     EngineSettings,
     find_managed_flag_collisions,
     managed_flags,
 )
+from model_garden.vision.settings import VisionSettings
 from model_garden_operator.crd_spec_schema import (
     ACCELERATOR_CPU,
     ACCELERATOR_GPU,
@@ -37,6 +39,7 @@ from model_garden_operator.crd_spec_schema import (
     ENGINE_FIELDS,
     NAME_MAX_LENGTH,
     NAME_PATTERN,
+    VISION_FIELDS,
 )
 from model_garden_operator.openapi import QUANTITY_PATTERN
 
@@ -46,6 +49,7 @@ ENV_HF_TOKEN = "HF_TOKEN"
 
 _NAME_RE = re.compile(NAME_PATTERN)
 _SETTINGS_TO_SPEC = {field: spec_name for spec_name, field in ENGINE_FIELDS.items()}
+_VISION_TO_SPEC = {field: spec_name for spec_name, field in VISION_FIELDS.items()}
 
 
 class InvalidSpecError(ValueError):
@@ -114,6 +118,20 @@ class EnvVar(BaseModel):
         return {"name": self.name, **copy.deepcopy(self.model_extra or {})}
 
 
+class VisionSpec(_Frozen):
+    """`.spec.vision`: the runtime's image limits and fetch policy (None: the runtime's default)."""
+
+    max_images_per_prompt: int | None = None
+    max_image_bytes: int | None = None
+    max_image_pixels: int | None = None
+    max_request_bytes: int | None = None
+    fetch_timeout_seconds: float | None = None
+    max_redirects: int | None = None
+    allowed_hosts: tuple[str, ...] | None = None
+    allowed_hosts_only: bool | None = None
+    allowed_local_directory: str | None = None
+
+
 class InferenceModelSpec(_Frozen):
     """`.spec`, with the CRD's defaults. Engine fields keep EngineSettings' names."""
 
@@ -146,6 +164,7 @@ class InferenceModelSpec(_Frozen):
     priority_class_name: str | None = None
     runtime_class_name: str | None = None
     service: ServiceSpec = ServiceSpec()
+    vision: VisionSpec | None = None
 
 
 class InferenceModel(BaseModel):
@@ -157,6 +176,7 @@ class InferenceModel(BaseModel):
     namespace: str | None
     spec: InferenceModelSpec
     engine: EngineSettings
+    vision: VisionSettings = VisionSettings()
 
     @property
     def served_model_name(self) -> str:
@@ -188,7 +208,11 @@ def parse_model(obj: Mapping[str, Any]) -> InferenceModel:
         raise _from_validation_error(error, "spec") from None
     _check_rules(spec)
     return InferenceModel(
-        name=name, namespace=metadata.get("namespace"), spec=spec, engine=_engine_settings(name, spec)
+        name=name,
+        namespace=metadata.get("namespace"),
+        spec=spec,
+        engine=_engine_settings(name, spec),
+        vision=_vision_settings(spec),
     )
 
 
@@ -208,6 +232,16 @@ def _engine_settings(name: str, spec: InferenceModelSpec) -> EngineSettings:
         return EngineSettings(**values)
     except ValidationError as error:
         raise _from_validation_error(error, "spec", rename=_SETTINGS_TO_SPEC) from None
+
+
+def _vision_settings(spec: InferenceModelSpec) -> VisionSettings:
+    if spec.vision is None:
+        return VisionSettings()
+    given = spec.vision.model_dump(by_alias=True, exclude_none=True)
+    try:
+        return VisionSettings(**{VISION_FIELDS[name]: value for name, value in given.items()})
+    except ValidationError as error:
+        raise _from_validation_error(error, "spec.vision", rename=_VISION_TO_SPEC) from None
 
 
 def _check_rules(spec: InferenceModelSpec) -> None:
@@ -263,6 +297,8 @@ def find_abbreviated_managed_flags(extra_args: Sequence[str]) -> list[tuple[str,
 def _managed_by(flag: str) -> str:
     if flag == MODEL_FLAG:
         return "set spec.model instead"
+    if flag in VLLM_MEDIA_FLAGS:
+        return "the runtime fetches and checks images itself; set spec.vision instead"
     for row in ENGINE_FLAGS:
         if flag in row.spellings and row.field in _SETTINGS_TO_SPEC:
             return f"set spec.{_SETTINGS_TO_SPEC[row.field]} instead"
