@@ -25,6 +25,7 @@ from model_garden import __version__, vllm_layer
 from model_garden.auth import DEFAULT_OPEN_PATHS, ApiKeyMiddleware
 from model_garden.constants import HEALTH_PATH, LIVENESS_PATH, METRICS_PATH, OPENAI_PREFIXES
 from model_garden.inference import InferenceError, InferenceService
+from model_garden.limits import LimitExceeded, RequestLimits
 from model_garden.management import (
     inference_error_handler,
     management_router,
@@ -32,9 +33,13 @@ from model_garden.management import (
 )
 from model_garden.observability import MetricsMiddleware
 from model_garden.settings import EngineSettings, SettingsError
+from model_garden.timeouts import RequestTimeoutMiddleware
 from model_garden.vision.request_limit import RequestSizeLimit
 
 logger = logging.getLogger(__name__)
+
+# The OpenAI routes that run the engine, under each of OPENAI_PREFIXES.
+GENERATION_ROUTES = ("/chat/completions", "/completions")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ def create_app(
     api_keys: Sequence[str] = (),
     admin_api_keys: Sequence[str] = (),
     open_paths: Sequence[str] = DEFAULT_OPEN_PATHS,
+    limits: RequestLimits | None = None,
 ) -> FastAPI:
     """Build the FastAPI app. `service` defaults to a fresh InferenceService with no model.
 
@@ -91,10 +97,27 @@ def create_app(
     vllm_layer.register_error_handlers(app)
     app.add_exception_handler(InferenceError, inference_error_handler)
     app.add_exception_handler(SettingsError, settings_error_handler)
-    # Chat requests' images are checked (and fetched) by the service before vLLM's handler runs.
+    limits = limits or RequestLimits()
+
+    async def prepare_chat(request: Any) -> None:
+        _check_limits(limits.check_chat, request)
+        # Images are checked (and fetched) by the service before vLLM's handler runs.
+        await service.prepare_chat_request(request)
+
+    async def prepare_completion(request: Any) -> None:
+        _check_limits(limits.check_sampling, request)
+
     vllm_layer.register_openai_routes(
-        app, OPENAI_PREFIXES, dependencies=[require_model], prepare_chat=service.prepare_chat_request
+        app,
+        OPENAI_PREFIXES,
+        dependencies=[require_model],
+        prepare_chat=prepare_chat,
+        prepare_completion=prepare_completion,
     )
+    generation_paths = [
+        prefix + path for prefix in OPENAI_PREFIXES for path in ("/chat/completions", "/completions")
+    ]
+    app.add_middleware(RequestTimeoutMiddleware, timeout=limits.request_timeout, paths=generation_paths)
     app.add_middleware(RequestSizeLimit, max_bytes=service.images.settings.max_request_bytes)
     app.include_router(management_router(service, enable_load_unload=enable_management_routes))
 
@@ -124,6 +147,13 @@ def create_app(
     known_paths = [route.path for route in app.routes if hasattr(route, "path")]
     app.add_middleware(MetricsMiddleware, routes=known_paths)
     return app
+
+
+def _check_limits(check: Callable[[Any], None], request: Any) -> None:
+    try:
+        check(request)
+    except LimitExceeded as error:
+        raise InferenceError(error.message, param=error.param) from None
 
 
 def _sync_serving_state(app: FastAPI, service: InferenceService) -> None:

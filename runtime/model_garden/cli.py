@@ -16,6 +16,8 @@ import click
 
 from model_garden.auth import ENV_ADMIN_API_KEYS, ENV_API_KEYS
 from model_garden.constants import DRAIN_TIMEOUT_SECONDS, METRICS_PATH, RUNTIME_PORT
+from model_garden.limits import LIMIT_FLAGS, RequestLimits
+from model_garden.option_tables import model_from_options, table_options
 from model_garden.settings import (
     API_KEY_FILE_OPTION,
     DISABLE_MANAGEMENT_OPTION,
@@ -27,52 +29,21 @@ from model_garden.settings import (
     PORT_OPTION,
     QUANTIZATION_METHODS,
     EngineSettings,
-    SettingsError,
-    engine_settings,
     find_managed_flag_collisions,
 )
 from model_garden.vision.cli_options import vision_from_options, vision_options
 
-_CHOICES = {"quantization": QUANTIZATION_METHODS, "dtype": DTYPES}
-_TYPES: dict[Any, Any] = {int: click.INT, float: click.FLOAT, str: click.STRING}
-
-
-def _option_type(field: str) -> Any:
-    if field in _CHOICES:
-        return click.Choice(_CHOICES[field])
-    annotation = EngineSettings.model_fields[field].annotation
-    for python_type, click_type in _TYPES.items():
-        if annotation is python_type or python_type in getattr(annotation, "__args__", ()):
-            return click_type
-    return click.STRING
-
-
-def engine_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add one option per row of the settings table (defaults stay EngineSettings')."""
-    for row in reversed(ENGINE_FLAGS):
-        info = EngineSettings.model_fields[row.field]
-        default_text = "none" if info.default is None else str(info.default)
-        if row.is_switch:
-            option = click.option(row.flag, row.field, is_flag=True, default=None, help=info.description)
-        else:
-            option = click.option(
-                row.flag,
-                row.field,
-                type=_option_type(row.field),
-                metavar="METHOD" if row.field == "quantization" else None,
-                default=None,
-                help=f"{info.description} [default: {default_text}]",
-            )
-        command = option(command)
-    return command
+engine_options = table_options(
+    EngineSettings,
+    ENGINE_FLAGS,
+    choices={"quantization": QUANTIZATION_METHODS, "dtype": DTYPES},
+    metavars={"quantization": "METHOD"},
+)
+limits_options = table_options(RequestLimits, LIMIT_FLAGS)
 
 
 def settings_from_options(options: dict[str, Any]) -> EngineSettings:
-    given = {row.field: options.pop(row.field) for row in ENGINE_FLAGS}
-    try:
-        return engine_settings(**{key: value for key, value in given.items() if value is not None})
-    except SettingsError as error:
-        raise click.UsageError(str(error)) from None
+    return model_from_options(EngineSettings, ENGINE_FLAGS, options)
 
 
 def _check_extra_args(extra: tuple[str, ...]) -> None:
@@ -131,7 +102,7 @@ def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         command = option(command)
-    return command
+    return limits_options(command)
 
 
 def _server_kwargs(options: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +123,7 @@ def _server_kwargs(options: dict[str, Any]) -> dict[str, Any]:
         "api_keys": api_keys,
         "admin_api_keys": admin_keys,
         "open_paths": tuple(p for p in DEFAULT_OPEN_PATHS if not (protect_metrics and p == METRICS_PATH)),
+        "limits": model_from_options(RequestLimits, LIMIT_FLAGS, options),
     }
 
 

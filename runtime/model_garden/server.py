@@ -11,6 +11,7 @@ from model_garden.api import Preload, create_app
 from model_garden.auth import DEFAULT_OPEN_PATHS
 from model_garden.constants import DRAIN_TIMEOUT_SECONDS
 from model_garden.inference import InferenceService
+from model_garden.limits import RequestLimits
 from model_garden.vision.settings import VisionSettings
 
 __all__ = ["Preload", "run_server"]
@@ -50,6 +51,7 @@ def run_server(
     admin_api_keys: Sequence[str] = (),
     open_paths: Sequence[str] = DEFAULT_OPEN_PATHS,
     vision: VisionSettings | None = None,
+    limits: RequestLimits | None = None,
 ) -> int:
     """Serve until stopped; the exit status is 1 when the preloaded model failed to load.
 
@@ -75,6 +77,7 @@ def run_server(
         api_keys=api_keys,
         admin_api_keys=admin_api_keys,
         open_paths=open_paths,
+        limits=limits,
     )
     config = uvicorn.Config(
         app,

@@ -144,24 +144,35 @@ def register_openai_routes(
     prefixes: Sequence[str],
     dependencies: Sequence[Any],
     prepare_chat: Callable[[Any], Awaitable[None]] | None = None,
+    prepare_completion: Callable[[Any], Awaitable[None]] | None = None,
 ) -> None:
     """vLLM's own handlers for chat, completions and models, under each prefix.
 
-    `dependencies` run first (we use one to answer 503 while no model is loaded). `prepare_chat`,
-    when given, gets each parsed chat request before vLLM's handler does (we check and inline its
-    images there, so vLLM never fetches a URL).
+    `dependencies` run first (we use one to answer 503 while no model is loaded). `prepare_chat`
+    and `prepare_completion`, when given, get each parsed request before vLLM's handler does (we
+    check request limits there, and check and inline a chat request's images, so vLLM never
+    fetches a URL).
     """
     from vllm.entrypoints.openai.chat_completion import api_router as chat
+    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
     from vllm.entrypoints.openai.completion import api_router as completion
+    from vllm.entrypoints.openai.completion.protocol import CompletionRequest
     from vllm.entrypoints.openai.models import api_router as models
     from vllm.entrypoints.serve.utils.api_utils import validate_json_request
 
-    chat_endpoint = chat.create_chat_completion
-    if prepare_chat is not None:
-        chat_endpoint = _prepared_chat_endpoint(chat.create_chat_completion, prepare_chat)
     routes = (
-        ("/chat/completions", chat_endpoint, "POST", True),
-        ("/completions", completion.create_completion, "POST", True),
+        (
+            "/chat/completions",
+            _prepared_endpoint(chat.create_chat_completion, ChatCompletionRequest, prepare_chat),
+            "POST",
+            True,
+        ),
+        (
+            "/completions",
+            _prepared_endpoint(completion.create_completion, CompletionRequest, prepare_completion),
+            "POST",
+            True,
+        ),
         ("/models", models.show_available_models, "GET", False),
     )
     for prefix in prefixes:
@@ -174,21 +185,25 @@ def register_openai_routes(
         app.include_router(router)
 
 
-def _prepared_chat_endpoint(
-    endpoint: Callable[..., Awaitable[Any]], prepare: Callable[[Any], Awaitable[None]]
+def _prepared_endpoint(
+    endpoint: Callable[..., Awaitable[Any]],
+    request_class: type,
+    prepare: Callable[[Any], Awaitable[None]] | None,
 ) -> Callable[..., Awaitable[Any]]:
-    """vLLM's chat endpoint behind `prepare`, with the signature FastAPI reads the body from."""
+    """vLLM's endpoint behind `prepare`, with the signature FastAPI reads the body from."""
+    if prepare is None:
+        return endpoint
     from fastapi import Request
-    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
 
-    async def create_chat_completion(request: Any, raw_request: Any) -> Any:
+    async def prepared(request: Any, raw_request: Any) -> Any:
         await prepare(request)
         return await endpoint(request, raw_request)
 
+    prepared.__name__ = endpoint.__name__
     # Real classes, not this module's postponed (string) annotations: FastAPI resolves strings
     # in the module's globals, where these two are not.
-    create_chat_completion.__annotations__ = {"request": ChatCompletionRequest, "raw_request": Request}
-    return create_chat_completion
+    prepared.__annotations__ = {"request": request_class, "raw_request": Request}
+    return prepared
 
 
 def accepts_images(engine: RunningEngine) -> bool:

@@ -117,3 +117,12 @@ def test_invalid_settings_name_the_field(values: dict[str, object], field: str) 
 )
 def test_managed_flag_collisions(extra: list[str], collisions: list[str]) -> None:
     assert find_managed_flag_collisions(extra) == collisions
+
+
+def test_request_limits_table_is_complete_and_round_trips() -> None:
+    from model_garden.limits import LIMIT_FLAGS, RequestLimits
+
+    assert sorted(row.field for row in LIMIT_FLAGS) == sorted(RequestLimits.model_fields)
+    args = RequestLimits(max_n=2, request_timeout=1.5).to_args()
+    assert args[args.index("--max-n") + 1] == "2"
+    assert args[args.index("--request-timeout") + 1] == "1.5"
