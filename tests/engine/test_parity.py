@@ -7,6 +7,8 @@ Both servers run the same tiny model with the same engine flags and served name.
 Deliberate differences (docs/parity.md says why), each asserted below rather than skipped:
 - GET /health answers a JSON body (`{"status": "ready", ...}`) where vLLM answers an empty one.
 - Every route is also served under /api/v1, and /livez exists; vLLM has neither.
+- Request limits: `n` (and `best_of`) over 8 is a 400 here; vLLM runs it.
+- HTTP metrics: `model_garden_*` here, `http_*` (prometheus-fastapi-instrumentator) there.
 """
 
 from __future__ import annotations
@@ -266,3 +268,18 @@ def test_missing_model_field_means_the_served_model(servers: tuple[ServerProcess
     ours, theirs = both(servers, CHAT, body)
     assert ours.status_code == theirs.status_code == 200
     assert_same_shape(ours.json(), theirs.json())
+
+
+def test_deliberate_difference_request_limits(servers: tuple[ServerProcess, ServerProcess]) -> None:
+    """We cap `n` (vLLM stalls for seconds when a client cancels a huge `n`); vLLM does not."""
+    ours, theirs = both(servers, CHAT, chat(n=9, temperature=1, max_tokens=2))
+    assert theirs.status_code == 200
+    assert ours.status_code == 400 and ours.json()["error"]["param"] == "n"
+
+
+def test_deliberate_difference_http_metrics(servers: tuple[ServerProcess, ServerProcess]) -> None:
+    """Engine metrics are the same; our HTTP metrics come from a leaner middleware than vLLM's."""
+    ours, theirs = (httpx.get(server.url + "/metrics").text for server in servers)
+    assert "vllm:num_requests_running" in ours and "vllm:num_requests_running" in theirs
+    assert "model_garden_requests_total" in ours and "http_requests_total" in theirs
+    assert "http_requests_total" not in ours
