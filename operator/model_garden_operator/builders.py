@@ -1,4 +1,5 @@
-"""Pure builders: an InferenceModel (+ the operator's configuration) -> its Deployment and Service.
+"""Pure builders: an InferenceModel (+ the operator's configuration) -> its Deployment, Service and
+NetworkPolicy.
 
 Plain dicts, deterministic: the same input gives the same bytes (flags in table order, our env
 sorted by name), and each object carries a spec-hash annotation so the reconciler can tell
@@ -26,6 +27,12 @@ ModelInput = Mapping[str, Any] | InferenceModel
 # A Deployment that makes no progress for this long is marked ProgressDeadlineExceeded; it must
 # outlast the startup probe's budget plus scheduling and a large image pull.
 PROGRESS_DEADLINE_SECONDS = c.STARTUP_PROBE_PERIOD_SECONDS * c.STARTUP_PROBE_FAILURE_THRESHOLD + 600
+
+# The cloud instance metadata service (AWS, GCP, Azure, OpenStack, ...; and AWS's IPv6 address):
+# node credentials live there, so runtime pods may not reach it. Only these single addresses: the
+# rest of link-local (169.254.0.0/16) carries NodeLocal DNSCache (169.254.20.10) on many clusters.
+METADATA_CIDRS_V4: tuple[str, ...] = ("169.254.169.254/32",)
+METADATA_CIDRS_V6: tuple[str, ...] = ("fd00:ec2::254/128",)
 
 
 def _parsed(model: ModelInput) -> InferenceModel:
@@ -137,6 +144,41 @@ def build_service(model: ModelInput, config: OperatorConfig) -> dict[str, Any]:
         },
     }
     return _with_hash(service, metadata)
+
+
+def build_network_policy(model: ModelInput, config: OperatorConfig) -> dict[str, Any]:
+    """The NetworkPolicy of the model's runtime pods (the reconciler applies it when
+    `config.network_policy` is on).
+
+    Ingress: the runtime's HTTP port only (TCP), from anywhere: the Service, in-cluster clients,
+    Prometheus, the API server's service proxy (`kubectl mg chat`). Probes come from the kubelet.
+    Egress: open but for the cloud metadata address, since weights are downloaded at start
+    (Hugging Face, a mirror, object storage). Two rules, because CNIs read ipBlocks differently:
+    pods of every namespace (DNS, in-cluster model stores; Cilium, for one, matches no pod with
+    0.0.0.0/0), then every address except the metadata service.
+    """
+    m = _parsed(model)
+    metadata = _metadata(m)
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata,
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(m.name)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"ports": [{"protocol": "TCP", "port": c.RUNTIME_PORT}]}],
+            "egress": [
+                {"to": [{"namespaceSelector": {}}]},
+                {
+                    "to": [
+                        {"ipBlock": {"cidr": "0.0.0.0/0", "except": list(METADATA_CIDRS_V4)}},
+                        {"ipBlock": {"cidr": "::/0", "except": list(METADATA_CIDRS_V6)}},
+                    ]
+                },
+            ],
+        },
+    }
+    return _with_hash(policy, metadata)
 
 
 def endpoint_url(model: ModelInput, config: OperatorConfig) -> str:

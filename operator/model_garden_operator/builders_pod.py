@@ -12,7 +12,9 @@ from typing import Any
 
 from model_garden import constants as c
 from model_garden.settings import (
+    API_KEY_FILE_OPTION,
     DISABLE_MANAGEMENT_OPTION,
+    DRAIN_TIMEOUT_OPTION,
     HOST_OPTION,
     MODEL_PATH_OPTION,
     PORT_OPTION,
@@ -25,6 +27,13 @@ CONTAINER_NAME = "runtime"
 CACHE_VOLUME = "model-cache"
 SHM_VOLUME = "dshm"
 SHM_PATH = "/dev/shm"
+# spec.apiKeySecret: the Secret's key is mounted read-only as API_KEYS_DIR/API_KEYS_FILE.
+API_KEYS_VOLUME = "api-keys"
+API_KEYS_DIR = "/etc/model-garden/api-keys"
+API_KEYS_FILE = "keys"
+API_KEYS_PATH = f"{API_KEYS_DIR}/{API_KEYS_FILE}"
+# Owner and group (fsGroup) may read the keys; nobody else, and nobody may write.
+API_KEYS_MODE = 0o440
 # Listen on every interface of the pod: the Service and the kubelet's probes connect from outside.
 LISTEN_HOST = "0.0.0.0"
 PROBE_TIMEOUT_SECONDS = 5
@@ -40,6 +49,14 @@ def container_args(model: InferenceModel) -> list[str]:
     args = [
         MODEL_PATH_OPTION,
         model.spec.model,
+        # Explicit, not the runtime's default: the pod's terminationGracePeriodSeconds is sized
+        # from the same constant (preStop pause + this drain + a margin).
+        DRAIN_TIMEOUT_OPTION,
+        str(c.DRAIN_TIMEOUT_SECONDS),
+    ]
+    if model.spec.api_key_secret is not None:
+        args += [API_KEY_FILE_OPTION, API_KEYS_PATH]
+    args += [
         HOST_OPTION,
         LISTEN_HOST,
         PORT_OPTION,
@@ -118,10 +135,7 @@ def build_container(model: InferenceModel, config: OperatorConfig) -> dict[str, 
     if resources:
         container["resources"] = resources
     container |= {
-        "volumeMounts": [
-            {"name": CACHE_VOLUME, "mountPath": c.MODEL_CACHE_DIR},
-            {"name": SHM_VOLUME, "mountPath": SHM_PATH},
-        ],
+        "volumeMounts": build_volume_mounts(model),
         # /health answers 200 only once the model is loaded: downloading and loading may take
         # STARTUP_PROBE_PERIOD_SECONDS x STARTUP_PROBE_FAILURE_THRESHOLD (30 minutes). Liveness and
         # readiness only start after it succeeds.
@@ -150,6 +164,16 @@ def build_container(model: InferenceModel, config: OperatorConfig) -> dict[str, 
     return container
 
 
+def build_volume_mounts(model: InferenceModel) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = [
+        {"name": CACHE_VOLUME, "mountPath": c.MODEL_CACHE_DIR},
+        {"name": SHM_VOLUME, "mountPath": SHM_PATH},
+    ]
+    if model.spec.api_key_secret is not None:
+        mounts.append({"name": API_KEYS_VOLUME, "mountPath": API_KEYS_DIR, "readOnly": True})
+    return mounts
+
+
 def build_volumes(model: InferenceModel) -> list[dict[str, Any]]:
     cache = model.spec.cache
     if cache is not None and cache.persistent_volume_claim is not None:
@@ -166,7 +190,18 @@ def build_volumes(model: InferenceModel) -> list[dict[str, Any]]:
     # No size limit: it counts against the pod's memory limit, and NCCL's need grows with the
     # tensor-parallel size, so a fixed cap would evict large models.
     shm_volume = {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory"}}
-    return [cache_volume, shm_volume]
+    volumes = [cache_volume, shm_volume]
+    keys = model.spec.api_key_secret
+    if keys is not None:
+        # Only that key, under a fixed file name (the Secret's other keys stay out of the pod).
+        # Not a subPath mount, so the kubelet keeps the file in step with the Secret.
+        secret = {
+            "secretName": keys.name,
+            "items": [{"key": keys.key, "path": API_KEYS_FILE}],
+            "defaultMode": API_KEYS_MODE,
+        }
+        volumes.append({"name": API_KEYS_VOLUME, "secret": secret})
+    return volumes
 
 
 def pod_annotations(model: InferenceModel) -> dict[str, str]:

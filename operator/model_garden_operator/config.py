@@ -22,6 +22,7 @@ ENV_CLUSTER_DOMAIN = "MODEL_GARDEN_CLUSTER_DOMAIN"
 ENV_LOG_LEVEL = "MODEL_GARDEN_LOG_LEVEL"
 ENV_LOG_FORMAT = "MODEL_GARDEN_LOG_FORMAT"
 ENV_HEALTH_PORT = "MODEL_GARDEN_OPERATOR_HEALTH_PORT"
+ENV_NETWORK_POLICY = "MODEL_GARDEN_NETWORK_POLICY"
 
 DEFAULT_GPU_IMAGE = "ghcr.io/model-garden/runtime:0.1.0"
 DEFAULT_CPU_IMAGE = "ghcr.io/model-garden/runtime:0.1.0-cpu"
@@ -30,6 +31,20 @@ DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 DEFAULT_HEALTH_PORT = 8080
 
 LogFormat = Literal["text", "json"]
+
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def _parse_bool(name: str, text: str | None, default: bool) -> bool:
+    """`true`/`false` (also 1/0, yes/no, on/off, any case) from an environment variable."""
+    if text is None or not text.strip():
+        return default
+    value = text.strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise ValueError(f"{name} must be true or false, not {text!r}")
+    return value in _TRUE
 
 
 def _split_list(text: str | None) -> tuple[str, ...]:
@@ -52,6 +67,9 @@ class OperatorConfig:
     log_level: str = "INFO"
     log_format: LogFormat = "text"
     health_port: int = DEFAULT_HEALTH_PORT
+    # One NetworkPolicy per InferenceModel: ingress only on the runtime's port, no egress to the
+    # cloud metadata address. False: the operator creates none (and deletes none it made before).
+    network_policy: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -69,6 +87,7 @@ class OperatorConfig:
             log_level=(env.get(ENV_LOG_LEVEL) or "INFO").upper(),
             log_format=log_format,  # type: ignore[arg-type]
             health_port=int(env.get(ENV_HEALTH_PORT) or DEFAULT_HEALTH_PORT),
+            network_policy=_parse_bool(ENV_NETWORK_POLICY, env.get(ENV_NETWORK_POLICY), True),
         )
 
 
@@ -112,6 +131,13 @@ def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
         type=int,
         help=f"port of the liveness endpoint /healthz; 0 turns it off (${ENV_HEALTH_PORT})",
     )
+    add(
+        "--network-policy",
+        default=base.network_policy,
+        action=argparse.BooleanOptionalAction,
+        help="create a NetworkPolicy per InferenceModel: ingress on the runtime's port only, no "
+        f"egress to the cloud metadata address (${ENV_NETWORK_POLICY}, true or false)",
+    )
     args = parser.parse_args(argv)
     return OperatorConfig(
         gpu_image=args.gpu_image,
@@ -123,4 +149,5 @@ def parse_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
         log_level=args.log_level,
         log_format=args.log_format,
         health_port=args.health_port,
+        network_policy=args.network_policy,
     )

@@ -34,6 +34,8 @@ DEFAULT_SERVICE_TYPE = "ClusterIP"
 DEFAULT_REPLICAS = 1
 # The key most Hugging Face token Secrets use (and the env var the runtime reads).
 DEFAULT_TOKEN_SECRET_KEY = "HF_TOKEN"
+# The key of spec.apiKeySecret's Secret that holds the runtime's API keys, one per line.
+DEFAULT_API_KEY_SECRET_KEY = "api-keys"
 
 # spec field -> EngineSettings field: the engine section of the spec. spec.py converts through
 # it and a test checks every entry has a row in settings.ENGINE_FLAGS. The served model name is
@@ -208,6 +210,24 @@ def _pod_section() -> Schema:
                     f"Key of the token in the Secret. Default: {DEFAULT_TOKEN_SECRET_KEY}.",
                     minLength=1,
                     default=DEFAULT_TOKEN_SECRET_KEY,
+                ),
+            },
+            required=["name"],
+        ),
+        "apiKeySecret": obj(
+            "Secret holding the API keys clients must send (`Authorization: Bearer KEY` or "
+            "`X-API-Key: KEY`), one per line; blank lines and lines starting with # are skipped. "
+            "The operator mounts that key read-only as a file and passes it to the runtime; "
+            f"{c.HEALTH_PATH}, {c.LIVENESS_PATH} and {c.METRICS_PATH} stay open (probes and "
+            "scrapes). The runtime reads the keys when it starts: after changing them, restart "
+            "the pods (kubectl rollout restart deployment NAME). Default: no key required.",
+            {
+                "name": string("Name of the Secret, in the InferenceModel's namespace.", minLength=1),
+                "key": string(
+                    "Key in the Secret whose value lists the API keys. "
+                    f"Default: {DEFAULT_API_KEY_SECRET_KEY}.",
+                    minLength=1,
+                    default=DEFAULT_API_KEY_SECRET_KEY,
                 ),
             },
             required=["name"],

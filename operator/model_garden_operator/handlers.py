@@ -1,8 +1,8 @@
 """Kopf handlers: fetch, build (pure), apply idempotently, report. Nothing else lives here.
 
-One `reconcile` serves resume, create and update of an InferenceModel. Events of its Deployment
-and Service (watched by our managed-by label) run the same sync, which recreates a child deleted
-by hand and restores one edited by hand; events of its Pods only refresh the status, from a Kopf
+One `reconcile` serves resume, create and update of an InferenceModel. Events of its Deployment,
+Service and NetworkPolicy (watched by our managed-by label) run the same sync, which recreates a
+child deleted by hand and restores one edited by hand; events of its Pods only refresh the status, from a Kopf
 index that keeps a few strings per pod (`status.summarize_pod`).
 
 Everything is registered on a registry made by `make_registry()`, not at import time, so each
@@ -13,6 +13,8 @@ handler and kept in `memo`.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import collections
 import datetime
 import logging
@@ -23,11 +25,18 @@ from typing import Any
 import kopf
 
 from model_garden import constants as C
-from model_garden_operator.builders import build_deployment, build_service, endpoint_url, selector_string
+from model_garden_operator.builders import (
+    build_deployment,
+    build_network_policy,
+    build_service,
+    endpoint_url,
+    selector_string,
+)
 from model_garden_operator.config import OperatorConfig
 from model_garden_operator.kube import (
     DEPLOYMENTS,
     INFERENCE_MODELS,
+    NETWORK_POLICIES,
     SECRETS,
     SERVICES,
     ApiError,
@@ -40,7 +49,7 @@ from model_garden_operator.status import PodSummary, Problem, derive_status, sta
 MODEL = (C.API_GROUP, C.API_VERSION, C.PLURAL)
 MANAGED = {C.LABEL_MANAGED_BY: C.MANAGED_BY}
 MANAGED_SELECTOR = f"{C.LABEL_MANAGED_BY}={C.MANAGED_BY}"
-KINDS = {"Deployment": DEPLOYMENTS, "Service": SERVICES}
+KINDS = {"NetworkPolicy": NETWORK_POLICIES, "Deployment": DEPLOYMENTS, "Service": SERVICES}
 # How soon a model waiting for its Secret is looked at again (a Secret is not watched).
 SECRET_RETRY_DELAY = 30.0
 
@@ -93,7 +102,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Events only when a handler calls kopf.info/warn, never one per log line.
     settings.posting.loggers = False
     # Server-side selectors: the operator never lists or holds the cluster's other pods.
-    for selector in (("apps", "deployments"), ("v1", "services"), ("v1", "pods")):
+    for selector in (
+        ("apps", "deployments"),
+        ("v1", "services"),
+        ("v1", "pods"),
+        ("networking.k8s.io", "networkpolicies"),
+    ):
         settings.watching.label_selectors[selector] = MANAGED_SELECTOR
     config = memo.get("config") or OperatorConfig.from_env()
     client = KubeClient.connect(credentials(settings), relogin=lambda: credentials(settings))
@@ -112,15 +126,47 @@ def model_pods(namespace: str, labels: Mapping[str, str], body: kopf.Body, **_: 
     return {(namespace, instance): summarize_pod(body)} if instance else {}
 
 
-async def _check_secrets(client: KubeClient, model: InferenceModel) -> None:
-    ref = model.spec.hugging_face_token_secret
-    if ref is None or model.namespace is None:
-        return
-    secret = await client.get(SECRETS, model.namespace, ref.name)
+async def _secret_value(client: KubeClient, namespace: str, field_path: str, name: str, key: str) -> str:
+    """The text under `key` of Secret `name`; MissingSecret naming `field_path` when there is none."""
+    secret = await client.get(SECRETS, namespace, name)
     if secret is None:
-        raise MissingSecret(f"spec.huggingFaceTokenSecret: Secret {ref.name!r} not found")
-    if ref.key not in (secret.get("data") or {}) and ref.key not in (secret.get("stringData") or {}):
-        raise MissingSecret(f"spec.huggingFaceTokenSecret: Secret {ref.name!r} has no key {ref.key!r}")
+        raise MissingSecret(f"{field_path}: Secret {name!r} not found")
+    data, string_data = secret.get("data") or {}, secret.get("stringData") or {}
+    if key in string_data:  # only an unsaved object (or the test emulator) has stringData
+        return str(string_data[key])
+    if key not in data:
+        raise MissingSecret(f"{field_path}: Secret {name!r} has no key {key!r}")
+    try:
+        return base64.b64decode(data[key] or "").decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        return ""
+
+
+def has_api_key(text: str) -> bool:
+    """Whether a key file holds a key: the runtime's rule (model_garden.auth.read_keys) skips blank
+    lines and `#` comments. The operator image does not import the runtime's auth module."""
+    return any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
+
+
+async def _check_secrets(client: KubeClient, model: InferenceModel) -> None:
+    if model.namespace is None:
+        return
+    token = model.spec.hugging_face_token_secret
+    if token is not None:
+        await _secret_value(client, model.namespace, "spec.huggingFaceTokenSecret", token.name, token.key)
+    keys = model.spec.api_key_secret
+    if keys is not None:
+        text = await _secret_value(client, model.namespace, "spec.apiKeySecret", keys.name, keys.key)
+        # An empty key file would start the runtime with no key at all: open to every client.
+        if not has_api_key(text):
+            raise MissingSecret(
+                f"spec.apiKeySecret: key {keys.key!r} of Secret {keys.name!r} holds no API key "
+                "(one per line; blank lines and # comments are skipped)"
+            )
+
+
+def _join(kinds: list[str]) -> str:
+    return kinds[0] if len(kinds) == 1 else f"{', '.join(kinds[:-1])} and {kinds[-1]}"
 
 
 def _report_changes(model: Mapping[str, Any], actions: dict[str, str], reconciling: bool) -> None:
@@ -128,10 +174,10 @@ def _report_changes(model: Mapping[str, Any], actions: dict[str, str], reconcili
     patched = [kind for kind, action in actions.items() if action == "patched"]
     if created:
         why = "" if reconciling else " (it had been deleted)"
-        kopf.info(model, reason="Created", message=f"Created {' and '.join(created)}{why}")
+        kopf.info(model, reason="Created", message=f"Created {_join(created)}{why}")
     if patched:
         why = "to match the spec" if reconciling else "(it had been changed outside the operator)"
-        kopf.info(model, reason="Updated", message=f"Updated {' and '.join(patched)} {why}")
+        kopf.info(model, reason="Updated", message=f"Updated {_join(patched)} {why}")
 
 
 async def sync(
@@ -153,7 +199,11 @@ async def sync(
         endpoint = endpoint_url(parsed, ctx.config)
         if children:
             await _check_secrets(ctx.client, parsed)
-            desired = {"Deployment": build_deployment(parsed, ctx.config)}
+            desired: dict[str, dict[str, Any]] = {}
+            if ctx.config.network_policy:
+                # First, so the pods never run without it.
+                desired["NetworkPolicy"] = build_network_policy(parsed, ctx.config)
+            desired["Deployment"] = build_deployment(parsed, ctx.config)
             desired["Service"] = build_service(parsed, ctx.config)
             kopf.adopt(list(desired.values()), owner=model)  # type: ignore[arg-type]
             applied = {kind: await apply(ctx.client, KINDS[kind], obj) for kind, obj in desired.items()}
@@ -255,7 +305,7 @@ async def on_child_event(
     model_pods: kopf.Index[Any, PodSummary],
     **_: Any,
 ) -> None:
-    """A Deployment or Service changed or went away: undo drift, mirror readiness."""
+    """A Deployment, Service or NetworkPolicy changed or went away: undo drift, mirror readiness."""
     # type None is the initial listing at startup, which the resume handlers already cover.
     if type is not None and (instance := labels.get(C.LABEL_INSTANCE)):
         await _refresh(memo, namespace, instance, model_pods, logger, children=True)
@@ -286,5 +336,8 @@ def make_registry() -> kopf.OperatorRegistry:
     kopf.index("v1", "pods", labels=MANAGED, registry=registry)(model_pods)
     kopf.on.event("apps", "v1", "deployments", labels=MANAGED, registry=registry)(on_child_event)
     kopf.on.event("v1", "services", labels=MANAGED, registry=registry)(on_child_event)
+    kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED, registry=registry)(
+        on_child_event
+    )
     kopf.on.event("v1", "pods", labels=MANAGED, registry=registry)(on_pod_event)
     return registry

@@ -3,7 +3,7 @@
 Why plain aiohttp rather than the official `kubernetes` client or `kubernetes_asyncio`: Kopf already
 runs on aiohttp in the same event loop, so this adds no dependency, no thread pool (the sync client
 would need a thread per call, and hundreds of models reconcile at once) and little memory (the
-official clients load hundreds of generated model classes). We need five verbs on four resources
+official clients load hundreds of generated model classes). We need a few verbs on a few resources
 and answers as plain dicts, which is what the pure builders produce and compare against anyway.
 
 Credentials come from the same `kopf.ConnectionInfo` Kopf logs in with (service account in a pod,
@@ -51,6 +51,7 @@ class Kind:
 DEPLOYMENTS: Final = Kind("apis/apps/v1", "deployments")
 SERVICES: Final = Kind("api/v1", "services")
 SECRETS: Final = Kind("api/v1", "secrets")
+NETWORK_POLICIES: Final = Kind("apis/networking.k8s.io/v1", "networkpolicies")
 INFERENCE_MODELS: Final = Kind(f"apis/{C.API_GROUP}/{C.API_VERSION}", C.PLURAL)
 
 

@@ -5,14 +5,14 @@ It was read off the code, not guessed:
 
 - `handlers.py` registers Kopf on InferenceModels (resume/create/update: list, watch, and a patch
   of Kopf's progress and diff-base annotations), an index and an event handler on Pods, and event
-  handlers on Deployments and Services (list, watch, label-selected). Kopf posts Events with
-  `kopf.info`/`kopf.warn` as core v1 `events` (create only). Kopf runs standalone (no peering
-  objects) and, through the API's discovery, scans CustomResourceDefinitions (list, watch) to see
-  CRDs come and go; it lists and watches Namespaces only when told which namespaces to serve.
-- `kube.py` (the reconciler's own client): GET InferenceModels, Deployments, Services and
-  Secrets; POST Deployments and Services; merge PATCH Deployments, Services and
-  `inferencemodels/status`. Nothing else: no PUT, no DELETE (owner references make the garbage
-  collector delete children), no LIST of its own.
+  handlers on Deployments, Services and NetworkPolicies (list, watch, label-selected). Kopf posts
+  Events with `kopf.info`/`kopf.warn` as core v1 `events` (create only). Kopf runs standalone (no
+  peering objects) and, through the API's discovery, scans CustomResourceDefinitions (list, watch)
+  to see CRDs come and go; it lists and watches Namespaces only when told which namespaces to serve.
+- `kube.py` (the reconciler's own client): GET InferenceModels, Deployments, Services,
+  NetworkPolicies and Secrets; POST Deployments, Services and NetworkPolicies; merge PATCH
+  Deployments, Services, NetworkPolicies and `inferencemodels/status`. Nothing else: no PUT, no
+  DELETE (owner references make the garbage collector delete children), no LIST of its own.
 
 The chart renders RBAC from `files/operator-rules.yaml`, which `render_rules_yaml()` writes
 (`scripts/generate-rbac.sh`); `tests/chart` fails when the file drifts from this module and
@@ -37,6 +37,7 @@ from model_garden import constants as c
 
 CORE: Final = ""
 APPS: Final = "apps"
+NETWORKING: Final = "networking.k8s.io"
 APIEXTENSIONS: Final = "apiextensions.k8s.io"
 
 # Where a rule is granted:
@@ -89,9 +90,21 @@ OPERATOR_PERMISSIONS: Final[tuple[Rule, ...]] = (
         "each model's Service: created, patched back on drift, watched by label",
     ),
     Rule(
+        NETWORKING,
+        ("networkpolicies",),
+        ("get", "list", "watch", "create", "patch"),
+        "each model's NetworkPolicy (MODEL_GARDEN_NETWORK_POLICY): created, patched back on drift, "
+        "watched by label",
+    ),
+    Rule(
         CORE, ("pods",), ("list", "watch"), "the models' pods (by label) tell Pending, Loading, crash loops"
     ),
-    Rule(CORE, ("secrets",), ("get",), "checks that spec.huggingFaceTokenSecret exists and has its key"),
+    Rule(
+        CORE,
+        ("secrets",),
+        ("get",),
+        "checks that spec.huggingFaceTokenSecret and spec.apiKeySecret exist and hold their keys",
+    ),
     Rule(CORE, ("events",), ("create",), "Events on InferenceModels (Kopf posts core v1 Events)"),
     Rule(
         APIEXTENSIONS,

@@ -33,6 +33,7 @@ from model_garden.vision.settings import VisionSettings
 from model_garden_operator.crd_spec_schema import (
     ACCELERATOR_CPU,
     ACCELERATOR_GPU,
+    DEFAULT_API_KEY_SECRET_KEY,
     DEFAULT_REPLICAS,
     DEFAULT_SERVICE_TYPE,
     DEFAULT_TOKEN_SECRET_KEY,
@@ -90,6 +91,13 @@ class CacheSpec(_Frozen):
 class SecretKeySelector(_Frozen):
     name: str = Field(min_length=1)
     key: str = Field(DEFAULT_TOKEN_SECRET_KEY, min_length=1)
+
+
+class ApiKeySecretSelector(_Frozen):
+    """`.spec.apiKeySecret`: the Secret and key whose value lists the runtime's API keys."""
+
+    name: str = Field(min_length=1)
+    key: str = Field(DEFAULT_API_KEY_SECRET_KEY, min_length=1)
 
 
 class ServiceSpec(_Frozen):
@@ -157,6 +165,7 @@ class InferenceModelSpec(_Frozen):
     env: tuple[EnvVar, ...] = ()
     env_from: tuple[dict[str, Any], ...] = ()
     hugging_face_token_secret: SecretKeySelector | None = None
+    api_key_secret: ApiKeySecretSelector | None = None
     cache: CacheSpec | None = None
     node_selector: dict[str, str] | None = None
     tolerations: tuple[dict[str, Any], ...] = ()

@@ -141,6 +141,7 @@ def test_each_value_reaches_the_operator() -> None:
         log_level="WARNING",
         log_format="json",
         health_port=9090,
+        network_policy=False,
     )
     assert container["image"] == "registry.example.com/ml/model-garden-operator:0.1.0-rc1"
     pod = operator_deployment(manifests)["spec"]["template"]["spec"]

@@ -25,6 +25,7 @@ DEPLOYMENTS = kmock.resource("apps", "v1", "deployments")
 SERVICES = kmock.resource("", "v1", "services")
 PODS = kmock.resource("", "v1", "pods")
 SECRETS = kmock.resource("", "v1", "secrets")
+NETWORK_POLICIES = kmock.resource("networking.k8s.io", "v1", "networkpolicies")
 EVENTS = kmock.resource("", "v1", "events")
 CRDS = kmock.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 TEST_AGENT = "kmock"  # kmock's client identifies as kmock/<version>
@@ -43,6 +44,7 @@ def register_all(emu: ClusterEmulator) -> None:
     emu.register("v1/services", KindInfo("Service"))
     emu.register("v1/pods", KindInfo("Pod", status=True))
     emu.register("v1/secrets", KindInfo("Secret"))
+    emu.register("networking.k8s.io/v1/networkpolicies", KindInfo("NetworkPolicy"))
     emu.register("v1/events", KindInfo("Event"))
     emu.register("v1/namespaces", KindInfo("Namespace", namespaced=False))
     emu.register(
@@ -124,6 +126,9 @@ class Cluster:
 
     def service(self, namespace: str, name: str) -> Body | None:
         return self.emu.read(SERVICES, namespace, name)
+
+    def network_policy(self, namespace: str, name: str) -> Body | None:
+        return self.emu.read(NETWORK_POLICIES, namespace, name)
 
     def phase(self, namespace: str, name: str) -> str | None:
         return ((self.model(namespace, name) or {}).get("status") or {}).get("phase")

@@ -77,7 +77,8 @@ async def test_create_makes_deployment_service_and_status(cluster: Cluster, oper
 
     writes = operator_writes(cluster, since)
     children_and_model = [w for w in writes if "/events" not in w]
-    assert len(children_and_model) <= 4, writes
+    # POST NetworkPolicy, Deployment, Service; PATCH status; PATCH Kopf's annotations.
+    assert len(children_and_model) <= 5, writes
     await wait_for(lambda: cluster.events(NS, "llama"), what="an event")
     assert [e["reason"] for e in cluster.events(NS, "llama")] == ["Created"]
 

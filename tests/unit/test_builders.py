@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,9 @@ import yaml
 
 from model_garden import constants as c
 from model_garden.settings import (
+    API_KEY_FILE_OPTION,
     DISABLE_MANAGEMENT_OPTION,
+    DRAIN_TIMEOUT_OPTION,
     HOST_OPTION,
     MODEL_PATH_OPTION,
     PORT_OPTION,
@@ -28,6 +32,7 @@ from model_garden.settings import (
 )
 from model_garden_operator.builders import (
     build_deployment,
+    build_network_policy,
     build_service,
     common_labels,
     endpoint_url,
@@ -35,6 +40,7 @@ from model_garden_operator.builders import (
     selector_string,
     spec_hash,
 )
+from model_garden_operator.builders_pod import API_KEYS_PATH
 from model_garden_operator.spec import InvalidSpecError, parse_model
 from tests.unit.factories import make_config, make_model
 
@@ -81,6 +87,8 @@ def test_command_and_args() -> None:
     assert runtime["args"] == [
         MODEL_PATH_OPTION,
         "meta-llama/Llama-3.1-8B-Instruct",
+        DRAIN_TIMEOUT_OPTION,
+        str(c.DRAIN_TIMEOUT_SECONDS),
         HOST_OPTION,
         "0.0.0.0",
         PORT_OPTION,
@@ -88,6 +96,7 @@ def test_command_and_args() -> None:
         DISABLE_MANAGEMENT_OPTION,
         *engine.to_args(),
     ]
+    assert API_KEY_FILE_OPTION not in runtime["args"]
     assert parse_engine_args(engine_args(runtime["args"])) == (engine, [])
 
 
@@ -280,9 +289,158 @@ def test_probes() -> None:
 
 def test_drain() -> None:
     deployment, _ = render(make_model())
-    assert container(deployment)["lifecycle"] == {"preStop": {"sleep": {"seconds": c.PRESTOP_SLEEP_SECONDS}}}
+    runtime = container(deployment)
+    prestop = runtime["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert prestop == c.PRESTOP_SLEEP_SECONDS
+    args = runtime["args"]
+    drain = float(args[args.index(DRAIN_TIMEOUT_OPTION) + 1])
+    assert drain == c.DRAIN_TIMEOUT_SECONDS > 0
+    # The grace period counts from the preStop hook: the pause, then the runtime's drain after
+    # SIGTERM, then a margin for the engine to stop, all before the kubelet's SIGKILL.
     grace = pod(deployment)["terminationGracePeriodSeconds"]
-    assert grace > c.PRESTOP_SLEEP_SECONDS + c.DRAIN_TIMEOUT_SECONDS
+    assert grace == c.TERMINATION_GRACE_PERIOD_SECONDS
+    assert grace - prestop - drain >= 10
+    # The drain is a serve-model option, never passed on to vLLM.
+    assert "--" not in args[: args.index(DRAIN_TIMEOUT_OPTION)]
+    assert engine_args(args) == parse_model(make_model()).engine.to_args()
+
+
+# --- API keys ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("secret", "key"), [({"name": "llama-keys"}, "api-keys"), ({"name": "llama-keys", "key": "k"}, "k")]
+)
+def test_api_key_secret_is_mounted_and_passed(secret: dict[str, str], key: str) -> None:
+    deployment, _ = render(make_model(apiKeySecret=secret))
+    runtime = container(deployment)
+    args = runtime["args"]
+    path = args[args.index(API_KEY_FILE_OPTION) + 1]
+    assert engine_args(args) == parse_model(make_model()).engine.to_args()  # not a vLLM flag
+    keys = volume(deployment, "api-keys")
+    assert keys == {
+        "name": "api-keys",
+        "secret": {"secretName": "llama-keys", "items": [{"key": key, "path": "keys"}], "defaultMode": 0o440},
+    }
+    (mount,) = [m for m in runtime["volumeMounts"] if m["name"] == "api-keys"]
+    assert mount["readOnly"] is True
+    assert "subPath" not in mount
+    assert path == f"{mount['mountPath']}/{keys['secret']['items'][0]['path']}"
+    # Probes stay on the routes the runtime leaves open without a key.
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert runtime[probe]["httpGet"]["path"] in (c.HEALTH_PATH, c.LIVENESS_PATH)
+    # The keys never travel in the pod spec itself.
+    assert "MODEL_GARDEN_API_KEYS" not in json.dumps(deployment)
+
+
+def test_no_api_keys_without_the_secret() -> None:
+    deployment, _ = render(make_model())
+    assert API_KEY_FILE_OPTION not in container(deployment)["args"]
+    assert [v["name"] for v in pod(deployment)["volumes"]] == ["model-cache", "dshm"]
+
+
+def test_api_key_secret_changes_the_pods() -> None:
+    def template_hash(model: dict[str, Any]) -> str:
+        return build_deployment(model, CONFIG)["spec"]["template"]["metadata"]["annotations"][
+            c.ANNOTATION_SPEC_HASH
+        ]
+
+    assert template_hash(make_model()) != template_hash(make_model(apiKeySecret={"name": "k"}))
+
+
+def test_the_runtime_cli_reads_what_the_builders_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `model-garden serve-model` parses the container's args: the drain, the mounted key file
+    # (here a local copy of it) and management off reach the server; nothing is left for vLLM.
+    from click.testing import CliRunner
+
+    from model_garden import cli
+
+    calls: dict[str, Any] = {}
+    server = types.ModuleType("model_garden.server")
+
+    def run_server(**kwargs: Any) -> int:
+        calls.update(kwargs)
+        return 0
+
+    server.Preload = lambda *args: args  # type: ignore[attr-defined]
+    server.run_server = run_server  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "model_garden.server", server)
+    monkeypatch.delenv("MODEL_GARDEN_API_KEYS", raising=False)
+    keys = tmp_path / "keys"
+    keys.write_text("# team a\nsk-one\nsk-two\n")
+    args = container(render(make_model(apiKeySecret={"name": "k"}))[0])["args"]
+    args = [str(keys) if arg == API_KEYS_PATH else arg for arg in args]
+
+    result = CliRunner().invoke(cli.main, ["serve-model", *args])
+    assert result.exit_code == 0, result.output
+    assert calls["drain_timeout"] == c.DRAIN_TIMEOUT_SECONDS
+    assert calls["api_keys"] == ("sk-one", "sk-two")
+    assert calls["enable_management_routes"] is False
+    model_path, settings, vllm_args = calls["preload"]
+    assert (model_path, settings, vllm_args) == (
+        "meta-llama/Llama-3.1-8B-Instruct",
+        parse_model(make_model()).engine,
+        (),
+    )
+
+
+def test_management_routes_stay_off_with_api_keys() -> None:
+    args = container(render(make_model(apiKeySecret={"name": "k"}))[0])["args"]
+    assert DISABLE_MANAGEMENT_OPTION in args
+    assert "--admin-api-key-file" not in args
+
+
+# --- NetworkPolicy --------------------------------------------------------------------------------
+def network_policy(model: dict[str, Any], config: Any = CONFIG) -> dict[str, Any]:
+    policy = build_network_policy(model, config)
+    assert_valid(policy)
+    return policy
+
+
+def test_network_policy_selects_the_runtime_pods() -> None:
+    deployment, service = render(make_model("qwen", namespace="team-a"))
+    policy = network_policy(make_model("qwen", namespace="team-a"))
+    assert policy["apiVersion"] == "networking.k8s.io/v1" and policy["kind"] == "NetworkPolicy"
+    assert (policy["metadata"]["name"], policy["metadata"]["namespace"]) == ("qwen", "team-a")
+    assert policy["metadata"]["labels"] == common_labels("qwen")
+    assert policy["spec"]["podSelector"] == deployment["spec"]["selector"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == service["spec"]["selector"]
+    # The pods it selects: the template's labels match the selector.
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= (
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert len(policy["metadata"]["annotations"][c.ANNOTATION_SPEC_HASH]) == 16
+    assert "ownerReferences" not in policy["metadata"]  # the reconciler adopts
+
+
+def test_network_policy_ingress_is_the_runtime_port_only() -> None:
+    deployment, _ = render(make_model())
+    spec = network_policy(make_model())["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    (rule,) = spec["ingress"]
+    assert "from" not in rule  # any source: the Service, in-cluster clients, Prometheus
+    assert rule["ports"] == [{"protocol": "TCP", "port": c.RUNTIME_PORT}]
+    assert container(deployment)["ports"] == [
+        {"name": c.RUNTIME_PORT_NAME, "containerPort": c.RUNTIME_PORT, "protocol": "TCP"}
+    ]
+
+
+def test_network_policy_egress_is_open_but_for_the_metadata_address() -> None:
+    spec = network_policy(make_model())["spec"]
+    in_cluster, outside = spec["egress"]
+    assert in_cluster == {"to": [{"namespaceSelector": {}}]}  # every pod: DNS, in-cluster stores
+    assert "ports" not in in_cluster and "ports" not in outside
+    blocks = {peer["ipBlock"]["cidr"]: peer["ipBlock"]["except"] for peer in outside["to"]}
+    assert blocks == {"0.0.0.0/0": ["169.254.169.254/32"], "::/0": ["fd00:ec2::254/128"]}
+
+
+def test_network_policy_is_deterministic() -> None:
+    model = make_model(replicas=3, maxModelLen=1024)
+    assert json.dumps(build_network_policy(model, CONFIG)) == json.dumps(
+        build_network_policy(copy.deepcopy(model), CONFIG)
+    )
+    # It depends only on the name and namespace: a spec change writes nothing to it.
+    assert build_network_policy(model, CONFIG)["spec"] == build_network_policy(make_model(), CONFIG)["spec"]
 
 
 def test_restricted_pod_security() -> None:
@@ -451,6 +609,7 @@ GOLDEN_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             resources={"requests": {"cpu": "2", "memory": "6Gi"}, "limits": {"memory": "8Gi"}},
             env=[{"name": "VLLM_CPU_KVCACHE_SPACE", "value": "2"}],
             huggingFaceTokenSecret={"name": "hf-token", "key": "token"},
+            apiKeySecret={"name": "tiny-api-keys"},
             cache={"persistentVolumeClaim": {"claimName": "model-cache"}},
         ),
         {},
@@ -460,7 +619,8 @@ GOLDEN_CASES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 
 @pytest.mark.parametrize(("model", "config"), GOLDEN_CASES.values(), ids=GOLDEN_CASES.keys())
 def test_golden(model: dict[str, Any], config: dict[str, Any], request: pytest.FixtureRequest) -> None:
-    text = yaml.safe_dump_all(render(model, make_config(**config)), sort_keys=False)
+    config_ = make_config(**config)
+    text = yaml.safe_dump_all([*render(model, config_), network_policy(model, config_)], sort_keys=False)
     path = GOLDEN / f"{request.node.callspec.id}.yaml"
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.parent.mkdir(exist_ok=True)

@@ -41,3 +41,23 @@ def test_flags_override_the_environment() -> None:
 def test_bad_flags_exit() -> None:
     with pytest.raises(SystemExit):
         parse_args(["--log-format", "xml"], {})
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(None, True), ("", True), ("true", True), ("True", True), ("1", True), ("false", False), ("NO", False)],
+)
+def test_network_policy_from_the_environment(text: str | None, expected: bool) -> None:
+    env = {} if text is None else {cfg.ENV_NETWORK_POLICY: text}
+    assert OperatorConfig.from_env(env).network_policy is expected
+
+
+def test_network_policy_setting_is_checked() -> None:
+    with pytest.raises(ValueError, match=f"{cfg.ENV_NETWORK_POLICY} must be true or false"):
+        OperatorConfig.from_env({cfg.ENV_NETWORK_POLICY: "maybe"})
+
+
+def test_network_policy_flag_overrides_the_environment() -> None:
+    assert parse_args(["--no-network-policy"], {}).network_policy is False
+    assert parse_args(["--network-policy"], {cfg.ENV_NETWORK_POLICY: "false"}).network_policy is True
+    assert parse_args([], {cfg.ENV_NETWORK_POLICY: "false"}).network_policy is False
