@@ -179,6 +179,38 @@ def test_dashboard_is_well_formed() -> None:
             assert "$namespace" in target["expr"] and "$model" in target["expr"], target["expr"]
 
 
+# --- docs/metrics.md ------------------------------------------------------------------------------------
+METRICS_DOC = (CHART.parents[1] / "docs" / "metrics.md").read_text()
+
+
+def doc_queries() -> list[str]:
+    return re.findall(r"```promql\n(.*?)```", METRICS_DOC, re.DOTALL)
+
+
+def test_metrics_doc_lists_every_metric_of_ours() -> None:
+    from prometheus_client import REGISTRY
+
+    import model_garden.observability
+    import model_garden.vision.metrics  # noqa: F401
+
+    ours = {
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in REGISTRY.collect()
+        if family.name.startswith("model_garden_")
+    }
+    assert len(ours) >= 9
+    assert [name for name in sorted(ours) if f"`{name}`" not in METRICS_DOC] == []
+
+
+def test_metrics_doc_queries_name_declared_metrics() -> None:
+    queries = doc_queries()
+    assert queries
+    names = set().union(*(metric_names(re.sub(r"#.*", "", query)) for query in queries))
+    assert names and names - declared_metrics() == set()
+    for name in dashboard_metrics():
+        assert f"`{re.sub(r'_bucket$', '', name)}`" in METRICS_DOC, name
+
+
 @pytest.mark.slow
 def test_dashboard_metrics_are_on_a_running_runtimes_metrics_page(runtime_server: Any) -> None:
     url = runtime_server.url
