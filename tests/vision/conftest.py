@@ -75,14 +75,14 @@ def vision_server_argv(model_dir: Path, port: int, allowed_port: int, allowed_di
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def vision_server(
     vision_model_dir: Path,
     allowed_image_server: ImageServer,
     image_dirs: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServerProcess]:
-    """`model-garden serve-model` on the tiny Idefics3, shared by the tests that send requests."""
+    """`model-garden serve-model` on the tiny Idefics3 (module-scoped: one engine at a time)."""
     port = free_port()
     log = tmp_path_factory.mktemp("vision") / "serve-model.log"
     argv = vision_server_argv(vision_model_dir, port, allowed_image_server.port, image_dirs["allowed"])

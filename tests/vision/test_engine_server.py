@@ -1,23 +1,30 @@
 """Images through the real server on the real vLLM CPU engine (the tiny Idefics3): every source,
 several images, streaming, the `openai` client on both base URLs, the generate route, usage,
-metrics, and the loopback part of the hostile inputs (the rest runs in a network namespace:
-test_hostile_netns.py)."""
+metrics, the loopback part of the hostile inputs (the rest runs in a network namespace:
+test_hostile_netns.py), and the memory bound under 20 concurrent largest images."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
+import psutil
 import pytest
 
+from model_garden.constants import DEFAULT_MAX_IMAGE_BYTES
 from model_garden.demo_vision_model import PROMPT_TOKENS_PER_IMAGE
+from model_garden.vision.pipeline import DECODE_SLOTS
+from model_garden.vision.settings import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_REQUEST_BYTES
 from tests.support.image_server import ImageServer
 from tests.support.runtime import ServerProcess
 from tests.vision.conftest import VISION_MODEL
-from tests.vision.images import data_url, image_data_url, png_declaring
+from tests.vision.images import data_url, image_data_url, noisy_jpeg, png_declaring
 
 pytestmark = pytest.mark.slow
 
@@ -221,16 +228,84 @@ def test_request_body_limit(vision_server: ServerProcess) -> None:
     assert httpx.get(vision_server.url + "/health").status_code == 200
 
 
-def test_image_to_a_text_only_model_is_a_400(runtime_server: Any) -> None:
-    """The demo text model: refused before any fetch, not a 500 from inside vLLM."""
-    with ImageServer() as recorder:
-        for url in (image_data_url(), recorder.url("/image.png")):
-            response = httpx.post(
-                runtime_server.url + "/v1/chat/completions",
-                json={"model": "demo", "messages": [{"role": "user", "content": [QUESTION, image(url)]}]},
-                timeout=60,
+# --- Memory stays bounded ------------------------------------------------------------------------
+# Memory stays bounded: 20 concurrent requests, each carrying the largest image the default limits
+# allow (a 4096 x 4096 JPEG of noise just under --max-image-bytes, as a data URL).
+#
+# The server's resident memory is sampled while they run. What one such request can hold in the API
+# process, at most: its body (14 MB of base64) and the parsed JSON string of it, our decoded bytes
+# (10 MB), one decoded raster at a time per decode slot (4 bytes x 16.7 M pixels = 64 MiB), and
+# inside vLLM its own decoded copy (bytes, and the RGB raster: 48 MiB) until the image processor has
+# resized it. The bound asserted below is that arithmetic for 20 requests:
+# 20 x (14 + 14 + 10 + 10 + 48) MB + DECODE_SLOTS x 64 MiB + 25% allowance for allocator slack.
+# The figures are printed (`-s`).
+CONCURRENCY = 20
+MB = 1_000_000
+MIB = 1024 * 1024
+PER_REQUEST = (14 + 14 + 10 + 10 + 48) * MB
+BOUND = int((CONCURRENCY * PER_REQUEST + DECODE_SLOTS * 4 * DEFAULT_MAX_IMAGE_PIXELS) * 1.25)
+
+
+class RssSampler:
+    """Samples the resident memory of a process (and, apart, of its children) every 20 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = self.peak_children = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def rss(self) -> tuple[int, int]:
+        children = sum(child.memory_info().rss for child in self.process.children(recursive=True))
+        return self.process.memory_info().rss, children
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            own, children = self.rss()
+            self.peak = max(self.peak, own)
+            self.peak_children = max(self.peak_children, children)
+            time.sleep(0.02)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def test_twenty_concurrent_largest_images(vision_server: ServerProcess) -> None:
+    jpeg = noisy_jpeg(4096, 4096, DEFAULT_MAX_IMAGE_BYTES)
+    assert DEFAULT_MAX_IMAGE_BYTES - 300_000 < len(jpeg) <= DEFAULT_MAX_IMAGE_BYTES
+    url = data_url(jpeg, "image/jpeg")
+    body = {
+        "model": VISION_MODEL,
+        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}],
+        "max_tokens": 2,
+    }
+    assert len(url) + 200 < DEFAULT_MAX_REQUEST_BYTES
+
+    async def send_all() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=CONCURRENCY)
+        async with httpx.AsyncClient(base_url=vision_server.url, limits=limits, timeout=600) as client:
+            return await asyncio.gather(
+                *(client.post("/v1/chat/completions", json=body) for _ in range(CONCURRENCY))
             )
-            assert response.status_code == 400, response.text
-            assert "(model_has_no_vision)" in response.json()["error"]["message"]
-        assert recorder.connections == []
-    assert httpx.get(runtime_server.url + "/health").status_code == 200
+
+    sampler = RssSampler(vision_server.process.pid)
+    baseline, baseline_children = sampler.rss()
+    started = time.monotonic()
+    with sampler:
+        responses = asyncio.run(send_all())
+    elapsed = time.monotonic() - started
+    assert [r.status_code for r in responses] == [200] * CONCURRENCY, responses[0].text[:500]
+    growth = sampler.peak - baseline
+    print(
+        f"\n{CONCURRENCY} concurrent requests with a {len(jpeg) / MIB:.2f} MiB 4096x4096 JPEG each, "
+        f"in {elapsed:.1f} s: API process RSS {baseline / MIB:.0f} MiB -> peak {sampler.peak / MIB:.0f} MiB "
+        f"(+{growth / MIB:.0f} MiB; bound +{BOUND / MIB:.0f} MiB); engine-core process(es) "
+        f"{baseline_children / MIB:.0f} -> peak {sampler.peak_children / MIB:.0f} MiB"
+    )
+    assert growth < BOUND
+    assert httpx.get(vision_server.url + "/health").status_code == 200
