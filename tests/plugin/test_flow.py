@@ -77,7 +77,7 @@ async def test_deploy_list_status_chat_delete(
     report = " ".join(status.stdout.split())
     assert "Phase: Ready" in report and "Ready True ReplicasReady" in report
     assert "demo-pod-0 1/1 Running 0" in report
-    assert "Normal Created inferencemodel/demo Created Deployment and Service" in report
+    assert "Normal Created inferencemodel/demo Created NetworkPolicy, Deployment and Service" in report
     assert "Chat with it: kubectl mg chat demo -n default" in report
 
     chat = await run_mg(mg_env, "chat", "demo", "--max-tokens", "8", stdin="Hello from the flow test")
