@@ -55,6 +55,9 @@ async def test_text_only_requests_come_back_as_the_same_object() -> None:
     ]
     assert await prepared(pipeline, messages, accepts=False) is messages
     assert find_media(messages) == ([], {})
+    # Content that is not a list of parts is left to vLLM's validation, never turned into one.
+    odd = [{"role": "user", "content": {"type": "image_url", "image_url": {"url": "http://10.0.0.1/"}}}]
+    assert await prepared(pipeline, odd) is odd
 
 
 async def test_data_url_images_pass_as_sent_and_the_caller_keeps_its_messages() -> None:
@@ -180,3 +183,30 @@ async def test_one_refusal_refuses_the_request_and_counts_its_reason(image_serve
 def test_every_reason_is_on_the_metrics_from_the_start() -> None:
     for reason in errors.REASONS:
         assert REGISTRY.get_sample_value("model_garden_image_refusals_total", {"reason": reason}) is not None
+
+
+async def test_no_url_but_data_urls_reaches_the_engine(image_server: ImageServer, tmp_path: Path) -> None:
+    """Whatever mix comes in, what goes out to vLLM carries only data URLs (vLLM never fetches)."""
+    (tmp_path / "a.png").write_bytes(make_image())
+    pipeline = ImagePipeline(
+        VisionSettings(
+            allowed_image_hosts=(f"127.0.0.1:{image_server.port}",), allowed_local_image_dir=str(tmp_path)
+        )
+    )
+    url = image_server.url("/image.png")
+    messages = [
+        {"role": "system", "content": [TEXT]},
+        user(image(url), {"type": "image_url", "image_url": f"file://{tmp_path}/a.png"}),
+        {"role": "assistant", "content": [{"type": "input_image", "image_url": image_data_url()}]},
+        {
+            "role": "tool",
+            "content": [{"image_url": {"url": url, "detail": "low"}, "uuid": "u"}],
+            "tool_call_id": "1",
+        },
+        user({"type": "audio_url", "audio_url": {"url": "data:audio/wav;base64,UklGRg=="}}),
+    ]
+    out = await prepared(pipeline, messages)
+    refs, _ = find_media(out)
+    assert len(refs) == 5
+    assert all(ref.url.startswith("data:") for ref in refs)
+    assert out[3]["content"][0]["image_url"]["detail"] == "low"  # the rest of the part is kept

@@ -78,8 +78,8 @@ def find_media(messages: Sequence[Any]) -> tuple[list[MediaRef], dict[int, list[
     listed: dict[int, list[Any]] = {}
     for index, message in enumerate(messages):
         content = message.get("content") if isinstance(message, Mapping) else None
-        if content is None or isinstance(content, str):
-            continue
+        if content is None or isinstance(content, str | Mapping | bytes):
+            continue  # text, nothing, or not a list of parts (vLLM's validation refuses those)
         if not isinstance(content, list):
             # A tuple or any other iterable of parts: walked once, passed on as this list.
             content = listed[index] = list(content)
