@@ -46,6 +46,9 @@ async def test_policy_is_created_with_the_model_and_owned_by_it(cluster: Cluster
     assert posts.index(f"/apis/networking.k8s.io/v1/namespaces/{NS}/networkpolicies") < posts.index(
         f"/apis/apps/v1/namespaces/{NS}/deployments"
     )
+    # Watched by label only: the operator never lists the cluster's other policies.
+    reads = [e for e in cluster.emu.log if e.method == "GET" and e.path.endswith("/networkpolicies")]
+    assert reads and all(e.query.get("labelSelector") == handlers.MANAGED_SELECTOR for e in reads)
     await wait_for(lambda: cluster.events(NS, "llama"), what="an event")
     assert [e["message"] for e in cluster.events(NS, "llama")] == [
         "Created NetworkPolicy, Deployment and Service"
