@@ -1,4 +1,5 @@
-"""`model-garden inference-generate --image` on the real engine with the tiny Idefics3."""
+"""`model-garden inference-generate --image` and `inference-chat --image` on the real engine with the
+tiny Idefics3."""
 
 from __future__ import annotations
 
@@ -45,3 +46,22 @@ def test_cli_inference_generate_with_images(
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip()
     assert [r.path for r in allowed_image_server.requests[requests_before:]] == ["/image.webp"]
+
+
+def test_cli_inference_chat_with_an_image_and_piped_input(
+    vision_model_dir: Path, allowed_image_server: ImageServer
+) -> None:
+    """With stdin piped the input is one message, the (allow-listed, fetched) image attached to it."""
+    base = [str(BIN / "model-garden"), "inference-chat", "--model-path", str(vision_model_dir)]
+    common = ["--max-tokens", "4", *TEST_ENGINE_ARGS]
+    allowed = ["--allowed-image-hosts", f"127.0.0.1:{allowed_image_server.port}"]
+    result = subprocess.run(
+        [*base, "--image", allowed_image_server.url("/image.png"), *allowed, *common],
+        input="What is in this picture?\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=engine_env(),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip()
