@@ -2,15 +2,17 @@
 
     .venv/bin/python bench/runtime_bench.py [--rounds 3] [--requests 384] [--concurrency 32]
 
-The servers run one at a time (two at once disturb each other on 2 cores), in ABBA order over the
-rounds, each started fresh. Each run sends `--requests` streaming chat completions of `--max-tokens`
+Both servers start once; they run one at a time (two at once disturb each other on 2 cores): the
+idle one is paused with SIGSTOP on its whole process group, so it uses no CPU. Loads alternate in
+ABBA order over the rounds. Each run sends `--requests` streaming chat completions of `--max-tokens`
 tokens (`ignore_eos`, so every answer has exactly that many) at `--concurrency`, after a short
 warm-up, and measures:
 - completion tokens per second (wall clock of the whole load),
 - time to first token p50/p95 (time to the first SSE event, the same definition for both),
 - server CPU seconds per 1,000 completion tokens (the server's whole process tree, from /proc),
 - peak RSS of the server's process tree during the load,
-- errors (non-200, or a stream without `[DONE]`).
+- errors (non-200, or a stream without `[DONE]`),
+- CPU steal: the share of the machine's CPU time the hypervisor took during the load (noise).
 It prints each run, the medians per server and the ratios ours/vLLM. Run it with nothing else busy,
 and more than once: this machine's noise is about ±10 %.
 """
@@ -53,6 +55,7 @@ class RunResult:
     errors: int
     completion_tokens: int
     wall_s: float
+    steal_pct: float
 
 
 def free_port() -> int:
@@ -162,9 +165,9 @@ async def one_request(
                 if data == b"[DONE]":
                     done = True
                     continue
-                payload = json.loads(data)
-                if payload.get("usage"):
-                    tokens = payload["usage"]["completion_tokens"]
+                # Parse only the usage chunk: the client shares the CPUs with the server it measures.
+                if b'"usage":{' in data or b'"usage": {' in data:
+                    tokens = json.loads(data)["usage"]["completion_tokens"]
     return first, tokens, done and tokens == max_tokens
 
 
@@ -198,42 +201,71 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def bench_one(
-    kind: str, round_index: int, model_dir: Path, args: argparse.Namespace, log_dir: Path
-) -> RunResult:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
-    log = open(log_dir / f"{kind}-{round_index}.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        server_argv(kind, model_dir, port),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        wait_healthy(url, process)
-        asyncio.run(run_load(url, 8, 8, args.max_tokens))  # warm-up, not measured
-        server = psutil.Process(process.pid)
-        sampler = RssSampler(server)
-        sampler.start()
-        cpu_before = tree_cpu_seconds(server)
-        ttfts, tokens, errors, wall = asyncio.run(
-            run_load(url, args.requests, args.concurrency, args.max_tokens)
+def cpu_steal_fraction_since(before: list[int]) -> float:
+    """Share of CPU time the hypervisor took from this VM since `before` (a /proc/stat reading)."""
+    now = proc_stat_cpu()
+    delta = [b - a for a, b in zip(before, now, strict=True)]
+    return delta[7] / sum(delta) if sum(delta) else 0.0
+
+
+def proc_stat_cpu() -> list[int]:
+    with open("/proc/stat") as handle:
+        return [int(value) for value in handle.readline().split()[1:9]]
+
+
+class Server:
+    """One server process; paused (SIGSTOP on its whole process group) while the other one runs, so
+    only one uses the CPUs at a time without paying a restart per round."""
+
+    def __init__(self, kind: str, model_dir: Path, log_path: Path) -> None:
+        self.kind = kind
+        self.url = ""
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            server_argv(kind, model_dir, port),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
-        cpu_used = tree_cpu_seconds(server) - cpu_before
-        peak = sampler.stop()
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        wait_healthy(self.url, self.process)
+
+    def pause(self) -> None:
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.process.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGCONT)
+            os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            process.wait(60)
+            self.process.wait(60)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._log.close()
+
+
+def measure(server: Server, round_index: int, args: argparse.Namespace) -> RunResult:
+    asyncio.run(run_load(server.url, 8, 8, args.max_tokens))  # warm-up, not measured
+    process = psutil.Process(server.process.pid)
+    sampler = RssSampler(process)
+    sampler.start()
+    cpu_before = tree_cpu_seconds(process)
+    stat_before = proc_stat_cpu()
+    ttfts, tokens, errors, wall = asyncio.run(
+        run_load(server.url, args.requests, args.concurrency, args.max_tokens)
+    )
+    cpu_used = tree_cpu_seconds(process) - cpu_before
+    steal = cpu_steal_fraction_since(stat_before)
+    peak = sampler.stop()
     return RunResult(
-        server=kind,
+        server=server.kind,
         round=round_index,
         tokens_per_s=tokens / wall if wall else 0.0,
         ttft_p50_ms=percentile(ttfts, 0.5) * 1000,
@@ -243,6 +275,7 @@ def bench_one(
         errors=errors,
         completion_tokens=tokens,
         wall_s=wall,
+        steal_pct=steal * 100,
     )
 
 
@@ -290,17 +323,27 @@ def main() -> int:
     log_dir.mkdir()
 
     results = []
-    header = ("server", "round", "tok/s", "ttft50", "ttft95", "cpu/1k", "rssMB", "err")
+    header = ("server", "round", "tok/s", "ttft50", "ttft95", "cpu/1k", "rssMB", "err", "steal%")
     print(f"{header[0]:6} " + " ".join(f"{h:>8}" for h in header[1:]))
-    for round_index, kind in abba_order(args.rounds):
-        result = bench_one(kind, round_index, args.model_dir, args, log_dir)
-        results.append(result)
-        print(
-            f"{kind:6} {round_index:5} {result.tokens_per_s:8.0f} {result.ttft_p50_ms:8.0f} "
-            f"{result.ttft_p95_ms:8.0f} {result.cpu_s_per_1k_tokens:8.3f} {result.peak_rss_mb:8.0f} "
-            f"{result.errors:4}",
-            flush=True,
-        )
+    servers: dict[str, Server] = {}
+    try:
+        for kind in ("ours", "vllm"):
+            servers[kind] = Server(kind, args.model_dir, log_dir / f"{kind}.log")
+            servers[kind].pause()
+        for round_index, kind in abba_order(args.rounds):
+            servers[kind].resume()
+            result = measure(servers[kind], round_index, args)
+            servers[kind].pause()
+            results.append(result)
+            print(
+                f"{kind:6} {round_index:8} {result.tokens_per_s:8.0f} {result.ttft_p50_ms:8.0f} "
+                f"{result.ttft_p95_ms:8.0f} {result.cpu_s_per_1k_tokens:8.3f} {result.peak_rss_mb:8.0f} "
+                f"{result.errors:8} {result.steal_pct:8.1f}",
+                flush=True,
+            )
+    finally:
+        for server in servers.values():
+            server.stop()
     summary = summarize(results)
     print("\nmedians     tok/s   ttft50   ttft95   cpu/1k    rssMB  errors")
     for kind in ("ours", "vllm"):
