@@ -130,6 +130,10 @@ async def _hang_up_after_first_chunk(url: str) -> None:
 
 
 def test_disconnects_abort_engine_requests(runtime_server: Any) -> None:
+    before = metric(
+        httpx.get(runtime_server.url + "/metrics").text, "model_garden_requests_aborted_total", route=CHAT
+    )
+
     async def sixteen() -> None:
         await asyncio.gather(*(_hang_up_after_first_chunk(runtime_server.url) for _ in range(16)))
 
@@ -142,8 +146,13 @@ def test_disconnects_abort_engine_requests(runtime_server: Any) -> None:
         )
 
     wait_until(engine_idle, timeout=2, interval=0.05, what="vLLM's running-request gauge back at 0")
-    text = httpx.get(runtime_server.url + "/metrics").text
-    assert metric(text, "model_garden_requests_aborted_total", route=CHAT) >= 16
+
+    def aborts_counted() -> bool:
+        # Counted when each request's handling has unwound, which may trail the engine's abort.
+        text = httpx.get(runtime_server.url + "/metrics").text
+        return metric(text, "model_garden_requests_aborted_total", route=CHAT) >= before + 16
+
+    wait_until(aborts_counted, timeout=5, interval=0.05, what="16 aborted requests counted")
 
 
 async def _stream_to_the_end(url: str, started: asyncio.Queue[None]) -> tuple[str | None, bool]:

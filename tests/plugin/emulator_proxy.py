@@ -235,8 +235,10 @@ class ProxyingEmulator(ClusterEmulator):
                     await response.write(piece)
                     record.response += piece
                     record.events += piece.count(b"data:")
-                await response.write_eof()
+                # Every byte of the answer is relayed: complete, even if the client, having read
+                # `data: [DONE]`, hangs up before the chunked encoding's last empty chunk.
                 record.completed = True
+                await response.write_eof()
             except (ConnectionResetError, aiohttp.ClientConnectionResetError):
                 record.client_gone = True
             except asyncio.CancelledError:
