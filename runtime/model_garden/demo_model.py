@@ -12,7 +12,9 @@ The shapes are the smallest that vLLM's CPU attention accepts (head_dim 64; 16 i
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 # A little English for the tokenizer to learn merges from; any text tokenizes anyway
 # (byte-level BPE has no unknown token).
@@ -44,6 +46,24 @@ CHAT_TEMPLATE = (
 MARKER_FILE = "MODEL_GARDEN_DEMO_MODEL.md"
 
 
+def train_tokenizer(vocab_size: int, special_tokens: Sequence[str]) -> Any:
+    """A byte-level BPE tokenizer (`tokenizers.Tokenizer`) trained on the built-in text: any input
+    tokenizes (no unknown token), and the special tokens get their own ids first."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(special_tokens),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator([_TRAINING_TEXT] * 4, trainer=trainer)
+    return tokenizer
+
+
 def create_demo_model(
     directory: str | Path,
     *,
@@ -59,22 +79,12 @@ def create_demo_model(
     """
     # Heavy imports stay local: the CLI imports this module for every command.
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator([_TRAINING_TEXT] * 4, trainer=trainer)
+    tokenizer = train_tokenizer(vocab_size, SPECIAL_TOKENS)
 
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from model_garden.demo_model import _TRAINING_TEXT
+from model_garden.demo_model import train_tokenizer
 
 IMAGE_SIZE = 112
 PATCH_SIZE = 14
@@ -76,7 +76,6 @@ def create_demo_vision_model(
     """
     # Heavy imports stay local: the CLI imports this module lazily, and only for --vision.
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (
         Idefics3Config,
         Idefics3ForConditionalGeneration,
@@ -89,16 +88,7 @@ def create_demo_vision_model(
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator([_TRAINING_TEXT] * 4, trainer=trainer)
+    tokenizer = train_tokenizer(vocab_size, SPECIAL_TOKENS)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token="<|im_start|>",
