@@ -34,10 +34,15 @@ def table_options(
     *,
     choices: Mapping[str, Sequence[str]] | None = None,
     metavars: Mapping[str, str] | None = None,
+    format_default: Callable[[Any], str] = str,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A decorator adding one option per row; unset options stay None (the model's default applies)."""
+    """A decorator adding one option per row; unset options stay None (the model's default applies).
+
+    Every field of `model` must have a default; the help text shows it through `format_default`.
+    """
     choices = choices or {}
     metavars = metavars or {}
+    defaults = model()
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         for row in reversed(rows):
@@ -45,7 +50,8 @@ def table_options(
             if row.is_switch:
                 option = click.option(row.flag, row.field, is_flag=True, default=None, help=info.description)
             else:
-                default_text = "none" if info.default is None else str(info.default)
+                default = getattr(defaults, row.field)
+                default_text = "none" if default in (None, ()) else format_default(default)
                 option = click.option(
                     row.flag,
                     row.field,
