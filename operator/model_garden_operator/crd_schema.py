@@ -71,7 +71,11 @@ def status_schema() -> Schema:
             "observedGeneration": integer(
                 "metadata.generation the status was computed from.", format="int64", minimum=0
             ),
-            "replicas": integer("Runtime pods that exist (the scale subresource reads it).", format="int32"),
+            "replicas": integer(
+                "Runtime pods the model asks for (spec.replicas, as last reconciled); the scale subresource "
+                "reads it.",
+                format="int32",
+            ),
             "readyReplicas": integer("Runtime pods that are serving.", format="int32"),
             "ready": string("readyReplicas/replicas, for `kubectl get`."),
             "endpoint": string(
