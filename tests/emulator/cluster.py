@@ -235,9 +235,14 @@ def pod_status(state: PodState, gpu_resource: str = "nvidia.com/gpu") -> Body:
 
 
 @contextlib.asynccontextmanager
-async def running_cluster(tmp: Path) -> AsyncIterator[Cluster]:
-    """An emulated cluster on a local port, with its kubeconfig written under `tmp`."""
-    async with ClusterEmulator() as emu, kmock.Server(emu) as server:
+async def running_cluster(
+    tmp: Path, emulator: type[ClusterEmulator] = ClusterEmulator
+) -> AsyncIterator[Cluster]:
+    """An emulated cluster on a local port, with its kubeconfig written under `tmp`.
+
+    `emulator` may be a subclass that serves more (tests/plugin adds the service proxy).
+    """
+    async with emulator() as emu, kmock.Server(emu) as server:
         register_all(emu)
         emu.do_create(CRDS, None, crd_manifest())
         for namespace in ("default", "kube-system"):

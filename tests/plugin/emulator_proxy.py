@@ -29,11 +29,9 @@ from typing import Any
 import aiohttp
 import aiohttp.web
 import attrs
-import kmock
 
-from model_garden_operator.crd_schema import crd_manifest
-from tests.emulator.cluster import CRDS, SERVICES, TEST_AGENT, Cluster, register_all, write_kubeconfig
-from tests.emulator.emulator import NAMESPACES, ClusterEmulator
+from tests.emulator.cluster import SERVICES, TEST_AGENT, Cluster, running_cluster
+from tests.emulator.emulator import ClusterEmulator
 
 TOKEN = "emulator-token"  # what tests.emulator.cluster.write_kubeconfig writes
 USER = "tester"
@@ -133,6 +131,11 @@ class ProxyingEmulator(ClusterEmulator):
     def release_all(self) -> None:
         for gate in self.gates:
             gate.release.set()
+
+    def close_watches(self) -> None:
+        # Held answers first: a proxied stream waiting on a gate would keep the server from stopping.
+        self.release_all()
+        super().close_watches()
 
     # --- HTTP ------------------------------------------------------------------------------------
     async def __call__(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
@@ -276,19 +279,6 @@ async def _wait(release: threading.Event, raw: aiohttp.web.BaseRequest) -> bool:
     return True
 
 
-@contextlib.asynccontextmanager
-async def running_proxy_cluster(tmp: Path) -> AsyncIterator[Cluster]:
+def running_proxy_cluster(tmp: Path) -> contextlib.AbstractAsyncContextManager[Cluster]:
     """tests.emulator.cluster.running_cluster, with the proxying emulator."""
-    async with ProxyingEmulator() as emu, kmock.Server(emu) as server:
-        register_all(emu)
-        emu.do_create(CRDS, None, crd_manifest())
-        for namespace in ("default", "kube-system"):
-            emu.do_create(
-                NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-            )
-        kubeconfig = write_kubeconfig(tmp / "kubeconfig", str(server.url).rstrip("/"))
-        try:
-            yield Cluster(emu, kubeconfig)
-        finally:
-            emu.release_all()
-            emu.close_watches()
+    return running_cluster(tmp, ProxyingEmulator)
