@@ -238,8 +238,11 @@ class ProxyingEmulator(ClusterEmulator):
                     await response.write(piece)
                     record.response += piece
                     record.events += piece.count(b"data:")
-                # Every byte of the answer is relayed: complete, even if the client, having read
-                # `data: [DONE]`, hangs up before the chunked encoding's last empty chunk.
+                    if piece.strip() == b"data: [DONE]":
+                        # The answer is whole once its last event is relayed: the client may hang up
+                        # on reading it, before the upstream closes its chunked body (the handler is
+                        # then cancelled while waiting for that end).
+                        record.completed = True
                 record.completed = True
                 await response.write_eof()
             except (ConnectionResetError, aiohttp.ClientConnectionResetError):
