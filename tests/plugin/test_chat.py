@@ -20,7 +20,7 @@ from tests.emulator.cluster import Cluster
 from tests.plugin.conftest import Upstream
 from tests.plugin.emulator_proxy import ProxyingEmulator
 from tests.plugin.fake_model import WORDS, FakeModel, answer_pieces
-from tests.plugin.helpers import one_line_error, put_model, run_mg, set_phase, spawn_mg
+from tests.plugin.helpers import MG, one_line_error, put_model, run_mg, set_phase, spawn_mg
 from tests.unit.test_image_refs import PNG_1x1
 
 pytestmark = pytest.mark.timeout(300)
@@ -241,14 +241,18 @@ async def test_wait_flag_waits_without_asking(
     put_model(
         cluster, "demo", phase="Pending", reason="PodsPending", message="starting", backend=fake_model.url
     )
-    chat = asyncio.create_task(run_mg(mg_env, "chat", "demo", "--wait", "--timeout", "30s", stdin="hi"))
-    await asyncio.sleep(1.5)
-    assert not chat.done()
+    chat = await asyncio.create_subprocess_exec(
+        MG, "chat", "demo", "--wait", "--timeout", "30s", env=mg_env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert chat.stderr is not None
+    waiting = await asyncio.wait_for(chat.stderr.readline(), 30)  # it says it waits, and goes on waiting
+    assert waiting.decode().startswith("demo: Pending, 0/1 ready") and chat.returncode is None
     set_phase(cluster, "demo", "Ready", "ReplicasReady", "1/1 replicas ready")
-    result = await chat
-    assert result.code == 0, result.stderr
-    assert "demo: Pending, 0/1 ready" in result.stderr and "demo is Ready (1/1 ready)." in result.stderr
-    assert result.stdout == "".join(answer_pieces(1, 0)) + "\n"
+    out, err = await asyncio.wait_for(chat.communicate(b"hi"), 60)
+    assert chat.returncode == 0, err
+    assert "demo is Ready (1/1 ready)." in err.decode()
+    assert out.decode() == "".join(answer_pieces(1, 0)) + "\n"
 
     set_phase(cluster, "demo", "Loading", "ModelLoading", "loading")
     timed_out = await run_mg(mg_env, "chat", "demo", "--wait", "--timeout", "2s", stdin="hi")
