@@ -350,3 +350,25 @@ def _event(obj: str, kind: str, reason: str, message: str, etype: str) -> dict[s
         "type": etype,
         "lastTimestamp": now,
     }
+
+
+async def test_images_are_held_to_the_models_own_limit_before_any_wait(
+    cluster: Cluster, mg_env: dict[str, str], tmp_path: Path
+) -> None:
+    # A Loading model whose spec.vision.maxImageBytes is 1,000: the too large file is the error, at
+    # once, not "not Ready" (and not after a wait with --wait).
+    put_model(
+        cluster,
+        "demo",
+        phase="Loading",
+        reason="ModelLoading",
+        message="loading",
+        vision={"maxImageBytes": 1000},
+    )
+    picture = tmp_path / "picture.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 1500)
+    for wait in ((), ("--wait", "--timeout", "60s")):
+        line = one_line_error(
+            await run_mg(mg_env, "chat", "demo", *wait, "--image", str(picture), timeout=20)
+        )
+        assert line == f"error: image file {picture} is 1,508 bytes; the limit is 1,000 bytes"

@@ -21,7 +21,12 @@ from model_garden.constants import DEFAULT_MAX_IMAGE_BYTES
 from model_garden.image_refs import ImageRefError, image_ref_to_url
 from model_garden_operator.plugin.api import KubeApi
 from model_garden_operator.plugin.errors import PluginError
-from model_garden_operator.plugin.models import ModelState, served_model_name, wait_until_serving
+from model_garden_operator.plugin.models import (
+    ModelState,
+    max_image_bytes,
+    served_model_name,
+    wait_until_serving,
+)
 from model_garden_operator.plugin.proxy import ModelEndpoint
 from model_garden_operator.plugin.render import progress_display
 
@@ -37,15 +42,26 @@ class Reach:
     timeout: float
 
 
-def find_endpoint(reach: Reach, api: Callable[[], KubeApi], console: Console) -> ModelEndpoint:
-    """The model's endpoint; waits (or offers to) while the model is on its way to Ready."""
+def find_endpoint(
+    reach: Reach,
+    api: Callable[[], KubeApi],
+    console: Console,
+    on_model: Callable[[Mapping[str, Any] | None], None] = lambda _: None,
+) -> ModelEndpoint:
+    """The model's endpoint; waits (or offers to) while the model is on its way to Ready.
+
+    `on_model` sees the InferenceModel (None for a --url) as soon as it is read, before any wait, so
+    that a mistake in the caller's own input is reported first.
+    """
     if reach.url:
+        on_model(None)
         return ModelEndpoint.direct(reach.url, reach.name or "", reach.api_key)
     if not reach.name:
         raise PluginError("give the InferenceModel's NAME (or --url to talk to an endpoint directly)", 2)
     kube = api()
     namespace = kube.conn.namespace
     obj = kube.get_model(namespace, reach.name)
+    on_model(obj)
     state = ModelState.of(obj)
     if not state.probably_serving:
         if state.phase == "Failed":
@@ -101,8 +117,17 @@ def run_chat(
     params: Mapping[str, Any],
     console: Console,
 ) -> int:
-    urls = image_urls(images)  # before any network: a missing file is the quickest mistake to report
-    endpoint = find_endpoint(reach, api, console)
+    # Images are checked against the model's own limit (spec.vision.maxImageBytes) as soon as the
+    # model is read, before any wait: a missing or too large file is the quickest mistake to report.
+    limit = DEFAULT_MAX_IMAGE_BYTES
+    urls: list[str] = []
+
+    def check_images(obj: Mapping[str, Any] | None) -> None:
+        nonlocal limit, urls
+        limit = DEFAULT_MAX_IMAGE_BYTES if obj is None else max_image_bytes(obj)
+        urls = image_urls(images, limit)
+
+    endpoint = find_endpoint(reach, api, console, on_model=check_images)
     loop = asyncio.new_event_loop()
     failed: list[PluginError] = []
 
@@ -122,7 +147,7 @@ def run_chat(
             loop=loop,
             system_prompt=system_prompt,
             images=urls,
-            max_image_bytes=DEFAULT_MAX_IMAGE_BYTES,
+            max_image_bytes=limit,
         )
         code = repl.run()
         # Piped input: a failed request is a failure (1), not an interruption (130).

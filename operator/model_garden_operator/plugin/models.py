@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from model_garden.constants import DEFAULT_MAX_IMAGE_BYTES
 from model_garden_operator.plugin.errors import ModelFailed, NotReady, WaitTimeout
 from model_garden_operator.spec import InvalidSpecError, parse_model
 
@@ -52,6 +53,14 @@ def hint(reason: str | None, name: str, namespace: str) -> str | None:
         return None
     selector = f"app.kubernetes.io/instance={name}"
     return template.format(name=name, ns=namespace, selector=selector)
+
+
+def max_image_bytes(obj: Mapping[str, Any]) -> int:
+    """The largest image the model's runtime takes: spec.vision.maxImageBytes, else the runtime's default."""
+    try:
+        return parse_model(obj).vision.max_image_bytes
+    except InvalidSpecError:
+        return DEFAULT_MAX_IMAGE_BYTES  # the operator reports the spec; the runtime's limit still holds
 
 
 def served_model_name(obj: Mapping[str, Any]) -> str:
