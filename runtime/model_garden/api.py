@@ -22,7 +22,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from model_garden import __version__, vllm_layer
-from model_garden.auth import DEFAULT_OPEN_PATHS, ApiKeyMiddleware
+from model_garden.auth import DEFAULT_OPEN_PATHS, ApiKeyMiddleware, KeyRing
 from model_garden.constants import HEALTH_PATH, LIVENESS_PATH, METRICS_PATH, OPENAI_PREFIXES
 from model_garden.inference import InferenceError, InferenceService
 from model_garden.limits import LimitExceeded, RequestLimits
@@ -57,15 +57,15 @@ def create_app(
     enable_management_routes: bool = True,
     preload: Preload | None = None,
     on_preload_failure: Callable[[BaseException], None] | None = None,
-    api_keys: Sequence[str] = (),
-    admin_api_keys: Sequence[str] = (),
+    api_keys: KeyRing | Sequence[str] = (),
+    admin_api_keys: KeyRing | Sequence[str] = (),
     open_paths: Sequence[str] = DEFAULT_OPEN_PATHS,
     limits: RequestLimits | None = None,
 ) -> FastAPI:
     """Build the FastAPI app. `service` defaults to a fresh InferenceService with no model.
 
     With `api_keys`, every route but `open_paths` needs one of them; with `admin_api_keys`, load
-    and unload need one of those instead.
+    and unload need one of those instead. A KeyRing re-reads its key files when they change.
     """
     service = service or InferenceService()
 
@@ -139,8 +139,8 @@ def create_app(
     if api_keys or admin_api_keys:
         app.add_middleware(
             ApiKeyMiddleware,
-            keys=list(api_keys),
-            admin_keys=list(admin_api_keys),
+            keys=api_keys,
+            admin_keys=admin_api_keys,
             open_paths=list(open_paths),
         )
     # Outermost, so refusals (401) are counted too.

@@ -3,15 +3,18 @@
 The Kubernetes API server's service proxy strips `Authorization` after authenticating the user,
 so clients going through it (`kubectl mg`) send `X-API-Key`. Keys are compared in constant time and
 never logged. Probe and scrape routes stay open unless configured otherwise. The management routes
-(load, unload) can require a separate admin key.
+(load, unload) can require a separate admin key. Key files are re-read when they change, so a
+rotated Secret takes effect without restarting the pod.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,13 @@ ENV_API_KEYS = "MODEL_GARDEN_API_KEYS"
 ENV_ADMIN_API_KEYS = "MODEL_GARDEN_ADMIN_API_KEYS"
 DEFAULT_OPEN_PATHS = (HEALTH_PATH, LIVENESS_PATH, METRICS_PATH)
 ADMIN_PATHS = (f"{MANAGEMENT_PREFIX}/load", f"{MANAGEMENT_PREFIX}/unload")
+
+
+# How often a request may look at the key files' metadata (one stat per file): a rotated key is
+# accepted, and the old one refused, within this long of the file changing.
+KEY_FILE_CHECK_SECONDS = 2.0
+
+log = logging.getLogger(__name__)
 
 
 class KeyFileError(ValueError):
@@ -43,6 +53,84 @@ def read_keys(
     if env_var:
         keys.extend(os.environ.get(env_var, "").split(","))
     return tuple(dict.fromkeys(key for key in keys if key))
+
+
+_FileSignature = tuple[tuple[int, int, int] | None, ...]
+
+
+class KeyRing:
+    """The keys one route group accepts: fixed ones (flags, the environment) and those in key files.
+
+    The files are re-read when their inode, size or modification time changes (looked at no more
+    than every `check_interval` seconds, on a request's way in). The kubelet updates a mounted
+    Secret by swapping a symlink, which changes the inode. A re-read that fails, or that finds no
+    key at all, keeps the previous keys: a file caught mid-update never leaves the API open.
+    """
+
+    def __init__(
+        self,
+        fixed: Iterable[str] = (),
+        files: Iterable[str | Path] = (),
+        *,
+        check_interval: float = KEY_FILE_CHECK_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fixed = tuple(fixed)
+        self._files = tuple(Path(file) for file in files)
+        self._check_interval = check_interval
+        self._clock = clock
+        self._signature = self._stat()
+        keys = read_keys(self._fixed, self._files)  # a KeyFileError at start-up stops the server
+        if self._files and not keys:
+            # An empty file would otherwise mean either an open API or every request refused.
+            names = ", ".join(str(file) for file in self._files)
+            raise KeyFileError(f"no API key in {names} (one key per line; # starts a comment)")
+        self._keys = self._encode(keys)
+        self._next_check = clock() + check_interval
+
+    def __bool__(self) -> bool:
+        """Whether any key is required (key files always count: they may only be empty for now)."""
+        return bool(self._keys) or bool(self._files)
+
+    def current(self) -> Sequence[bytes]:
+        """The keys now; re-reads the files first if it is time to look and they changed."""
+        if self._files:
+            now = self._clock()
+            if now >= self._next_check:
+                self._next_check = now + self._check_interval
+                signature = self._stat()
+                if signature != self._signature:
+                    self._reload(signature)
+        return self._keys
+
+    def _reload(self, signature: _FileSignature) -> None:
+        names = ", ".join(str(file) for file in self._files)
+        try:
+            keys = read_keys(self._fixed, self._files)
+        except KeyFileError as error:
+            log.warning("%s; keeping the previous API keys", error)
+            return  # the signature stays old: the next look tries again
+        if not keys:
+            log.warning("no API key left in %s; keeping the previous API keys", names)
+            return
+        self._keys = self._encode(keys)
+        self._signature = signature
+        log.info("API keys re-read from %s: %d key(s)", names, len(keys))
+
+    def _stat(self) -> _FileSignature:
+        signature = []
+        for file in self._files:
+            try:
+                stat = file.stat()  # follows the kubelet's symlinks to the current file
+            except OSError:
+                signature.append(None)
+            else:
+                signature.append((stat.st_ino, stat.st_size, stat.st_mtime_ns))
+        return tuple(signature)
+
+    @staticmethod
+    def _encode(keys: Iterable[str]) -> tuple[bytes, ...]:
+        return tuple(key.encode() for key in keys)
 
 
 def _matches(candidate: bytes, keys: Sequence[bytes]) -> bool:
@@ -75,22 +163,22 @@ class ApiKeyMiddleware:
     def __init__(
         self,
         app: Any,
-        keys: Sequence[str],
-        admin_keys: Sequence[str] = (),
+        keys: KeyRing | Sequence[str],
+        admin_keys: KeyRing | Sequence[str] = (),
         open_paths: Sequence[str] = DEFAULT_OPEN_PATHS,
     ) -> None:
         self.app = app
-        self.keys = [key.encode() for key in keys]
-        self.admin_keys = [key.encode() for key in admin_keys]
+        self.keys = keys if isinstance(keys, KeyRing) else KeyRing(keys)
+        self.admin_keys = admin_keys if isinstance(admin_keys, KeyRing) else KeyRing(admin_keys)
         self.open_paths = frozenset(open_paths)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] in self.open_paths:
             await self.app(scope, receive, send)
             return
-        admin = scope["path"] in ADMIN_PATHS and self.admin_keys
-        required = self.admin_keys if admin else self.keys
-        if not required:
+        admin = scope["path"] in ADMIN_PATHS and bool(self.admin_keys)
+        ring = self.admin_keys if admin else self.keys
+        if not ring:
             await self.app(scope, receive, send)
             return
         presented = _presented_key(scope["headers"])
@@ -98,7 +186,7 @@ class ApiKeyMiddleware:
             AUTH_FAILURES.labels("missing").inc()
             await self._refuse(send, "Missing API key: send `Authorization: Bearer KEY` or `X-API-Key: KEY`.")
             return
-        if not _matches(presented, required):
+        if not _matches(presented, ring.current()):
             AUTH_FAILURES.labels("admin" if admin else "invalid").inc()
             await self._refuse(
                 send, "Invalid API key." if not admin else "This route needs the admin API key."

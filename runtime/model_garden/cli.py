@@ -85,7 +85,8 @@ def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "api_key_files",
             multiple=True,
             type=click.Path(dir_okay=False),
-            help="A file of API keys, one per line (repeatable).",
+            help="A file of API keys, one per line (repeatable); re-read when it changes, so keys "
+            "rotate without a restart.",
         ),
         click.option(
             "--admin-api-key-file",
@@ -107,11 +108,13 @@ def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def _server_kwargs(options: dict[str, Any]) -> dict[str, Any]:
     """run_server's keyword arguments from the options `_server_options` added (popped)."""
-    from model_garden.auth import DEFAULT_OPEN_PATHS, KeyFileError, read_keys
+    from model_garden.auth import DEFAULT_OPEN_PATHS, KeyFileError, KeyRing, read_keys
 
     try:
-        api_keys = read_keys(options.pop("api_key_values"), options.pop("api_key_files"), ENV_API_KEYS)
-        admin_keys = read_keys((), options.pop("admin_api_key_files"), ENV_ADMIN_API_KEYS)
+        # Flag and environment keys are fixed; key files are re-read when they change (rotation).
+        fixed = read_keys(options.pop("api_key_values"), env_var=ENV_API_KEYS)
+        api_keys = KeyRing(fixed, options.pop("api_key_files"))
+        admin_keys = KeyRing(read_keys(env_var=ENV_ADMIN_API_KEYS), options.pop("admin_api_key_files"))
     except KeyFileError as error:
         raise click.UsageError(str(error)) from None
     protect_metrics = options.pop("protect_metrics")

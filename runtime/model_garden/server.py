@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from model_garden.api import Preload, create_app
-from model_garden.auth import DEFAULT_OPEN_PATHS
+from model_garden.auth import DEFAULT_OPEN_PATHS, KeyRing
 from model_garden.constants import DRAIN_TIMEOUT_SECONDS
 from model_garden.inference import InferenceService
 from model_garden.limits import RequestLimits
@@ -47,8 +47,8 @@ def run_server(
     preload: Preload | None = None,
     access_log: bool = False,
     drain_timeout: float = DRAIN_TIMEOUT_SECONDS,
-    api_keys: Sequence[str] = (),
-    admin_api_keys: Sequence[str] = (),
+    api_keys: KeyRing | Sequence[str] = (),
+    admin_api_keys: KeyRing | Sequence[str] = (),
     open_paths: Sequence[str] = DEFAULT_OPEN_PATHS,
     vision: VisionSettings | None = None,
     limits: RequestLimits | None = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 from collections.abc import Iterator
@@ -93,8 +94,42 @@ def test_management_routes_need_the_admin_key(keyed_server: ServerProcess) -> No
     )
 
 
+def test_a_rotated_key_file_takes_effect_without_a_restart(keyed_server: ServerProcess) -> None:
+    keys = keyed_server.log_path.parent / "keys"
+    original = keys.read_text()
+    models = keyed_server.url + "/v1/models"
+
+    def accepted(key: str) -> bool:
+        return httpx.get(models, headers={"X-API-Key": key}, timeout=30).status_code == 200
+
+    def rotate(text: str) -> None:
+        staged = keys.with_name("keys.new")
+        staged.write_text(text)
+        os.replace(staged, keys)  # atomically, as the kubelet swaps a Secret volume's files
+
+    assert accepted(KEY) and not accepted("sk-rotated")
+    try:
+        rotate("sk-rotated\n")
+        wait_until(lambda: accepted("sk-rotated"), 15, interval=0.25, what="the rotated key")
+        assert not accepted(KEY)
+        rotate("")  # emptied by mistake: the keys in force stay, the API does not open
+        # The files are looked at on a request's way in: keep asking until the warning is logged.
+        wait_until(
+            lambda: accepted("sk-rotated") and "keeping the previous" in keyed_server.log_path.read_text(),
+            15,
+            interval=0.25,
+            what="the warning about the emptied key file",
+        )
+        assert accepted("sk-rotated") and httpx.get(models, timeout=30).status_code == 401
+    finally:
+        rotate(original)
+        wait_until(lambda: accepted(KEY), 15, interval=0.25, what="the original key again")
+
+
 def test_keys_never_reach_the_log(keyed_server: ServerProcess) -> None:
-    assert KEY not in keyed_server.log_path.read_text(errors="replace")
+    log = keyed_server.log_path.read_text(errors="replace")
+    assert "API keys re-read from" in log  # the rotation above is logged, its keys are not
+    assert KEY not in log and "sk-rotated" not in log
 
 
 def metric(text: str, name: str, **labels: str) -> float:

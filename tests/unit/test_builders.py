@@ -374,7 +374,7 @@ def test_the_runtime_cli_reads_what_the_builders_pass(
     result = CliRunner().invoke(cli.main, ["serve-model", *args])
     assert result.exit_code == 0, result.output
     assert calls["drain_timeout"] == c.DRAIN_TIMEOUT_SECONDS
-    assert calls["api_keys"] == ("sk-one", "sk-two")
+    assert calls["api_keys"].current() == (b"sk-one", b"sk-two")
     assert calls["enable_management_routes"] is False
     model_path, settings, vllm_args = calls["preload"]
     assert (model_path, settings, vllm_args) == (
