@@ -62,6 +62,7 @@ VISION_FIELDS: dict[str, str] = {
     "maxRequestBytes": "max_request_bytes",
     "fetchTimeoutSeconds": "image_fetch_timeout",
     "maxRedirects": "image_max_redirects",
+    "maxConcurrentFetches": "max_concurrent_image_fetches",
     "allowedHosts": "allowed_image_hosts",
     "allowedHostsOnly": "allowed_image_hosts_only",
     "allowedLocalDirectory": "allowed_local_image_dir",
@@ -347,6 +348,12 @@ def _vision_section() -> Schema:
                 ),
                 names["image_max_redirects"]: integer(
                     _vision_description("image_max_redirects"), format="int32", minimum=0, maximum=20
+                ),
+                names["max_concurrent_image_fetches"]: integer(
+                    _vision_description("max_concurrent_image_fetches"),
+                    format="int32",
+                    minimum=1,
+                    maximum=1024,
                 ),
                 names["allowed_image_hosts"]: array(
                     "Exceptions to the public-address rule for image URLs: host:port pairs "

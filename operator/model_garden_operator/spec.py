@@ -135,6 +135,7 @@ class VisionSpec(_Frozen):
     max_request_bytes: int | None = None
     fetch_timeout_seconds: float | None = None
     max_redirects: int | None = None
+    max_concurrent_fetches: int | None = None
     allowed_hosts: tuple[str, ...] | None = None
     allowed_hosts_only: bool | None = None
     allowed_local_directory: str | None = None

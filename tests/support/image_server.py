@@ -161,6 +161,11 @@ class ImageServer:
         _send(handler, 302, b"", "text/plain", {"Location": target})
 
 
+def send_image(handler: BaseHTTPRequestHandler, body: bytes, content_type: str = "image/png") -> None:
+    """Answer 200 with an image: for `extra_routes` handlers."""
+    _send(handler, 200, body, content_type)
+
+
 def _send(
     handler: BaseHTTPRequestHandler,
     status: int,

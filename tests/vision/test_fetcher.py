@@ -5,9 +5,11 @@ Every refusal is also checked for what did not happen: no connection to the reco
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +22,7 @@ from model_garden.vision import errors
 from model_garden.vision.errors import ImageRefused
 from model_garden.vision.fetcher import ImageFetcher
 from model_garden.vision.settings import VisionSettings
-from tests.support.image_server import ImageServer
+from tests.support.image_server import ImageServer, send_image
 from tests.vision.conftest import FakeResolver
 
 
@@ -226,6 +228,34 @@ async def test_timeout_covers_the_whole_fetch(image_server: ImageServer) -> None
     error = await refusal(fetch, image_server.url("/slow"))
     assert error.reason == errors.FETCH_TIMEOUT and "--image-fetch-timeout" in error.message
     assert time.monotonic() - started < 2
+
+
+async def test_downloads_wait_for_a_free_slot_outside_the_fetch_timeout(image_server: ImageServer) -> None:
+    # Each answer takes 0.4 s; with one slot, five downloads take 2 s, beyond the 1 s fetch timeout,
+    # and all succeed: the wait for a slot is not part of a fetch's deadline.
+    busy = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def counted(handler: Any) -> None:
+        with lock:
+            busy["now"] += 1
+            busy["most"] = max(busy["most"], busy["now"])
+        time.sleep(0.4)  # a slow image server
+        with lock:
+            busy["now"] -= 1
+        send_image(handler, image_server.png)
+
+    image_server.extra_routes["/counted"] = counted
+    allowed = (f"127.0.0.1:{image_server.port}",)
+    for slots in (1, 5):
+        busy["most"] = 0
+        fetch = fetcher(
+            allowed_image_hosts=allowed, image_fetch_timeout=1.0, max_concurrent_image_fetches=slots
+        )
+        fetched = await asyncio.gather(*(fetch.fetch(image_server.url("/counted")) for _ in range(5)))
+        assert [f.data for f in fetched] == [image_server.png] * 5
+        # One at a time with one slot; with five, as a control, they overlap.
+        assert busy["most"] == 1 if slots == 1 else busy["most"] > 1
 
 
 async def test_unresolvable_and_unreachable() -> None:

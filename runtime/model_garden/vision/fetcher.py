@@ -10,7 +10,8 @@ For each hop (the URL, then every redirect, at most --image-max-redirects):
    pooled connection is reused, redirects are never followed by the client library;
 4. stream the body, refusing a non-image content type, any content encoding, and more than
    --max-image-bytes (from Content-Length, or as soon as the stream passes it).
-The whole fetch, hops included, runs under one --image-fetch-timeout deadline.
+The whole fetch, hops included, runs under one --image-fetch-timeout deadline, once one of the
+--max-concurrent-image-fetches slots is free (the slots bound the memory downloads hold).
 """
 
 from __future__ import annotations
@@ -86,11 +87,12 @@ class ImageFetcher:
         self.allow = AllowList.parse(settings.allowed_image_hosts)
         self.resolver: Resolver = resolver or system_resolver
         self._verify: ssl.SSLContext | bool = ssl_context or True
+        self._slots = asyncio.Semaphore(settings.max_concurrent_image_fetches)
 
     async def fetch(self, url: str) -> Fetched:
         timeout = self.settings.image_fetch_timeout
         try:
-            async with asyncio.timeout(timeout):
+            async with self._slots, asyncio.timeout(timeout):
                 return await self._follow(url)
         except TimeoutError:
             raise ImageRefused(

@@ -28,6 +28,9 @@ DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096
 DEFAULT_MAX_REQUEST_BYTES = 32 * MIB
 DEFAULT_IMAGE_FETCH_TIMEOUT = 10.0
 DEFAULT_IMAGE_MAX_REDIRECTS = 3
+# Downloads in flight at once, server-wide: with --max-image-bytes, a bound on the memory image
+# downloads hold (16 x 10 MiB), however many requests carry image URLs.
+DEFAULT_MAX_CONCURRENT_IMAGE_FETCHES = 16
 # Pillow refuses more than twice its MAX_IMAGE_PIXELS outright; stay under its own bomb guard.
 MAX_IMAGE_PIXELS_CEILING = 178_956_970
 LIST_SEPARATOR = ","
@@ -74,6 +77,13 @@ class VisionSettings(BaseModel):
         ge=0,
         le=20,
         description="Most redirects followed when fetching an image URL (each hop is checked again).",
+    )
+    max_concurrent_image_fetches: int = Field(
+        DEFAULT_MAX_CONCURRENT_IMAGE_FETCHES,
+        ge=1,
+        le=1024,
+        description="Most image URLs the server downloads at once, across all requests; the others "
+        "wait their turn (the wait is not part of the fetch timeout, the request timeout covers it).",
     )
     allowed_image_hosts: tuple[str, ...] = Field(
         (),
@@ -136,6 +146,7 @@ VISION_FLAGS: tuple[FlagRow, ...] = (
     FlagRow("max_request_bytes", "--max-request-bytes"),
     FlagRow("image_fetch_timeout", "--image-fetch-timeout"),
     FlagRow("image_max_redirects", "--image-max-redirects"),
+    FlagRow("max_concurrent_image_fetches", "--max-concurrent-image-fetches"),
     FlagRow("allowed_image_hosts", "--allowed-image-hosts"),
     FlagRow("allowed_image_hosts_only", "--allowed-image-hosts-only", is_switch=True),
     FlagRow("allowed_local_image_dir", "--allowed-local-image-dir"),
