@@ -80,6 +80,7 @@ class KeyRing:
         self._check_interval = check_interval
         self._clock = clock
         self._signature = self._stat()
+        self._refused: _FileSignature | None = None  # a version already found broken
         keys = read_keys(self._fixed, self._files)  # a KeyFileError at start-up stops the server
         if self._files and not keys:
             # An empty file would otherwise mean either an open API or every request refused.
@@ -99,7 +100,7 @@ class KeyRing:
             if now >= self._next_check:
                 self._next_check = now + self._check_interval
                 signature = self._stat()
-                if signature != self._signature:
+                if signature not in (self._signature, self._refused):
                     self._reload(signature)
         return self._keys
 
@@ -108,10 +109,13 @@ class KeyRing:
         try:
             keys = read_keys(self._fixed, self._files)
         except KeyFileError as error:
+            keys = ()
             log.warning("%s; keeping the previous API keys", error)
-            return  # the signature stays old: the next look tries again
+        else:
+            if not keys:
+                log.warning("no API key left in %s; keeping the previous API keys", names)
         if not keys:
-            log.warning("no API key left in %s; keeping the previous API keys", names)
+            self._refused = signature  # said once; the file's next version is looked at again
             return
         self._keys = self._encode(keys)
         self._signature = signature

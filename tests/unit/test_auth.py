@@ -69,12 +69,12 @@ def test_a_broken_update_keeps_the_previous_keys(
         os.unlink(tmp_path / "..data")  # caught between the kubelet's steps: no file at all
     else:
         volume.update(broken)
-    clock.now = 1
     with caplog.at_level(logging.WARNING, logger="model_garden.auth"):
-        assert ring.current() == (b"sk-old",)
-    assert "keeping the previous API keys" in caplog.text and "sk-old" not in caplog.text
+        for clock.now in (1, 2, 3):  # looked at three times, said once
+            assert ring.current() == (b"sk-old",)
+    assert caplog.text.count("keeping the previous API keys") == 1 and "sk-old" not in caplog.text
     volume.update("sk-fixed\n")  # the next look, once the file is right again, takes it
-    clock.now = 2
+    clock.now = 4
     assert ring.current() == (b"sk-fixed",)
 
 
