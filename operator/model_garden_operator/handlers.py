@@ -296,8 +296,9 @@ async def _refresh(
             logger.warning("could not sync %s/%s: %s", namespace, name, exc)
 
 
-async def on_child_event(
+async def on_managed_event(
     type: str | None,
+    resource: kopf.Resource,
     namespace: str,
     labels: Mapping[str, str],
     memo: kopf.Memo,
@@ -305,24 +306,15 @@ async def on_child_event(
     model_pods: kopf.Index[Any, PodSummary],
     **_: Any,
 ) -> None:
-    """A Deployment, Service or NetworkPolicy changed or went away: undo drift, mirror readiness."""
+    """A model's Deployment, Service, NetworkPolicy or pod changed or went away.
+
+    A child's change may be drift to undo, and moves readiness; a pod's change moves only the status
+    (its phase: Pending, Loading, crash loops...), so the children are not compared for it.
+    """
     # type None is the initial listing at startup, which the resume handlers already cover.
     if type is not None and (instance := labels.get(C.LABEL_INSTANCE)):
-        await _refresh(memo, namespace, instance, model_pods, logger, children=True)
-
-
-async def on_pod_event(
-    type: str | None,
-    namespace: str,
-    labels: Mapping[str, str],
-    memo: kopf.Memo,
-    logger: logging.Logger | logging.LoggerAdapter[Any],
-    model_pods: kopf.Index[Any, PodSummary],
-    **_: Any,
-) -> None:
-    """A pod of a model changed: its phase may have (Pending, Loading, crash loops...)."""
-    if type is not None and (instance := labels.get(C.LABEL_INSTANCE)):
-        await _refresh(memo, namespace, instance, model_pods, logger, children=False)
+        children = resource.plural != "pods"
+        await _refresh(memo, namespace, instance, model_pods, logger, children=children)
 
 
 def make_registry() -> kopf.OperatorRegistry:
@@ -334,10 +326,11 @@ def make_registry() -> kopf.OperatorRegistry:
     for cause in (kopf.on.resume, kopf.on.create, kopf.on.update):
         cause(*MODEL, registry=registry)(reconcile)
     kopf.index("v1", "pods", labels=MANAGED, registry=registry)(model_pods)
-    kopf.on.event("apps", "v1", "deployments", labels=MANAGED, registry=registry)(on_child_event)
-    kopf.on.event("v1", "services", labels=MANAGED, registry=registry)(on_child_event)
-    kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=MANAGED, registry=registry)(
-        on_child_event
-    )
-    kopf.on.event("v1", "pods", labels=MANAGED, registry=registry)(on_pod_event)
+    for group_version, plural in (
+        ("apps/v1", "deployments"),
+        ("v1", "services"),
+        ("networking.k8s.io/v1", "networkpolicies"),
+        ("v1", "pods"),
+    ):
+        kopf.on.event(group_version, plural, labels=MANAGED, registry=registry)(on_managed_event)
     return registry
