@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from model_garden import constants as c
+from model_garden_common import constants as c
 from model_garden_operator.builders_pod import build_pod_spec, pod_annotations
 from model_garden_operator.config import OperatorConfig
 from model_garden_operator.spec import InferenceModel, InvalidSpecError, parse_model

@@ -2,7 +2,7 @@
 
 Pure functions over a parsed `InferenceModel` and the operator's configuration; `builders.py`
 wraps the template into a Deployment. Nothing here spells an engine flag: the container args come
-from `model_garden.settings`.
+from `model_garden_common.settings`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from model_garden import constants as c
-from model_garden.settings import (
+from model_garden_common import constants as c
+from model_garden_common.settings import (
     API_KEY_FILE_OPTION,
     DISABLE_MANAGEMENT_OPTION,
     DRAIN_TIMEOUT_OPTION,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from model_garden import constants as c
+from model_garden_common import constants as c
 from model_garden_operator.crd_spec_schema import NAME_MAX_LENGTH, NAME_PATTERN, spec_schema
 from model_garden_operator.openapi import Schema, array, cel_rule, integer, obj, string
 

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from model_garden import constants as c
-from model_garden.settings import DTYPES, ENGINE_FLAGS, MODEL_FLAG, QUANTIZATION_METHODS, EngineSettings
-from model_garden.vision.settings import MAX_IMAGE_PIXELS_CEILING, VisionSettings
+from model_garden_common import constants as c
+from model_garden_common.settings import (
+    DTYPES,
+    ENGINE_FLAGS,
+    MODEL_FLAG,
+    QUANTIZATION_METHODS,
+    EngineSettings,
+)
+from model_garden_common.vision import MAX_IMAGE_PIXELS_CEILING, VisionSettings
 from model_garden_operator.openapi import (
     Schema,
     array,

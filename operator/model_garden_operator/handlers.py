@@ -24,7 +24,7 @@ from typing import Any
 
 import kopf
 
-from model_garden import constants as C
+from model_garden_common import constants as C
 from model_garden_operator.builders import (
     build_deployment,
     build_network_policy,

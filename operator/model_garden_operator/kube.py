@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 import aiohttp
 import kopf
 
-from model_garden import constants as C
+from model_garden_common import constants as C
 
 logger = logging.getLogger(__name__)
 

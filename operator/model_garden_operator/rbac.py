@@ -33,7 +33,7 @@ from typing import Any, Final, Literal
 
 import yaml
 
-from model_garden import constants as c
+from model_garden_common import constants as c
 
 CORE: Final = ""
 APPS: Final = "apps"

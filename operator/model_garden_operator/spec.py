@@ -20,8 +20,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
-from model_garden import constants as c
-from model_garden.settings import (
+from model_garden_common import constants as c
+from model_garden_common.settings import (
     ENGINE_FLAGS,
     MODEL_FLAG,
     VLLM_MEDIA_FLAGS,
@@ -29,7 +29,7 @@ from model_garden.settings import (
     find_managed_flag_collisions,
     managed_flags,
 )
-from model_garden.vision.settings import VisionSettings
+from model_garden_common.vision import VisionSettings
 from model_garden_operator.crd_spec_schema import (
     ACCELERATOR_CPU,
     ACCELERATOR_GPU,

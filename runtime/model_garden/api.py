@@ -23,18 +23,18 @@ from fastapi.responses import JSONResponse, Response
 
 from model_garden import __version__, vllm_layer
 from model_garden.auth import DEFAULT_OPEN_PATHS, ApiKeyMiddleware, KeyRing
-from model_garden.constants import HEALTH_PATH, LIVENESS_PATH, METRICS_PATH, OPENAI_PREFIXES
 from model_garden.inference import InferenceError, InferenceService
-from model_garden.limits import LimitExceeded, RequestLimits
 from model_garden.management import (
     inference_error_handler,
     management_router,
     settings_error_handler,
 )
 from model_garden.observability import MetricsMiddleware
-from model_garden.settings import EngineSettings, SettingsError
 from model_garden.timeouts import RequestTimeoutMiddleware
 from model_garden.vision.request_limit import RequestSizeLimit
+from model_garden_common.constants import HEALTH_PATH, LIVENESS_PATH, METRICS_PATH, OPENAI_PREFIXES
+from model_garden_common.limits import LimitExceeded, RequestLimits
+from model_garden_common.settings import EngineSettings, SettingsError
 
 logger = logging.getLogger(__name__)
 

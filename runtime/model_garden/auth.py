@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from model_garden.constants import HEALTH_PATH, LIVENESS_PATH, MANAGEMENT_PREFIX, METRICS_PATH
 from model_garden.observability import AUTH_FAILURES
+from model_garden_common.constants import HEALTH_PATH, LIVENESS_PATH, MANAGEMENT_PREFIX, METRICS_PATH
 
 ENV_API_KEYS = "MODEL_GARDEN_API_KEYS"
 ENV_ADMIN_API_KEYS = "MODEL_GARDEN_ADMIN_API_KEYS"

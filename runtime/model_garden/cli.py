@@ -15,10 +15,11 @@ from typing import Any
 import click
 
 from model_garden.auth import ENV_ADMIN_API_KEYS, ENV_API_KEYS
-from model_garden.constants import DRAIN_TIMEOUT_SECONDS, METRICS_PATH, RUNTIME_PORT
-from model_garden.limits import LIMIT_FLAGS, RequestLimits
-from model_garden.option_tables import model_from_options, table_options
-from model_garden.settings import (
+from model_garden.vision.cli_options import vision_from_options, vision_options
+from model_garden_common.constants import DRAIN_TIMEOUT_SECONDS, METRICS_PATH, RUNTIME_PORT
+from model_garden_common.limits import LIMIT_FLAGS, RequestLimits
+from model_garden_common.options import model_from_options, table_options
+from model_garden_common.settings import (
     API_KEY_FILE_OPTION,
     DISABLE_MANAGEMENT_OPTION,
     DRAIN_TIMEOUT_OPTION,
@@ -31,7 +32,6 @@ from model_garden.settings import (
     EngineSettings,
     find_managed_flag_collisions,
 )
-from model_garden.vision.cli_options import vision_from_options, vision_options
 
 engine_options = table_options(
     EngineSettings,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from model_garden.constants import DEFAULT_MAX_IMAGE_BYTES
+from model_garden_common.constants import DEFAULT_MAX_IMAGE_BYTES
 
 REMOTE_PREFIXES = ("http://", "https://", "data:")
 

@@ -22,8 +22,8 @@ from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any
 
 from model_garden import vllm_layer
-from model_garden.settings import EngineSettings, engine_settings
-from model_garden.vision.settings import VisionSettings
+from model_garden_common.settings import EngineSettings, engine_settings
+from model_garden_common.vision import VisionSettings
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +245,7 @@ class InferenceService:
     async def prepare_messages(self, messages: Sequence[Any]) -> Sequence[Any]:
         """`messages` with every image checked and inlined (vision/pipeline.py); a refused image
         raises InferenceError (400) naming the limit or rule."""
-        from model_garden.vision.errors import ImageRefused
+        from model_garden_common.image_errors import ImageRefused
 
         try:
             engine = self.engine

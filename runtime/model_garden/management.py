@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from model_garden.inference import InferenceError, InferenceService
-from model_garden.settings import EngineSettings, SettingsError, find_managed_flag_collisions
+from model_garden_common.settings import EngineSettings, SettingsError, find_managed_flag_collisions
 
 logger = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from types import FrameType
 
 from model_garden.api import Preload, create_app
 from model_garden.auth import DEFAULT_OPEN_PATHS, KeyRing
-from model_garden.constants import DRAIN_TIMEOUT_SECONDS
 from model_garden.inference import InferenceService
-from model_garden.limits import RequestLimits
-from model_garden.vision.settings import VisionSettings
+from model_garden_common.constants import DRAIN_TIMEOUT_SECONDS
+from model_garden_common.limits import RequestLimits
+from model_garden_common.vision import VisionSettings
 
 __all__ = ["Preload", "run_server"]
 

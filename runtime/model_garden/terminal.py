@@ -17,8 +17,8 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, TextIO
 
-from model_garden.settings import EngineSettings
-from model_garden.vision.settings import VisionSettings
+from model_garden_common.settings import EngineSettings
+from model_garden_common.vision import VisionSettings
 
 _QUIET_ENV = {
     "VLLM_LOGGING_LEVEL": "ERROR",

@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.datastructures import State
 
-from model_garden.settings import MODEL_FLAG, VLLM_MEDIA_FLAGS, EngineSettings
+from model_garden_common.settings import MODEL_FLAG, VLLM_MEDIA_FLAGS, EngineSettings
 
 logger = logging.getLogger(__name__)
 

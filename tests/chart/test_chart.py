@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from model_garden import constants as c
+from model_garden_common import constants as c
 from model_garden_operator import config as operator_config
 from model_garden_operator.config import OperatorConfig, parse_args
 from tests.chart.render import (

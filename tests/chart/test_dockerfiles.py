@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from model_garden import constants as c
-from model_garden.settings import SERVE_MODEL_COMMAND
+from model_garden_common import constants as c
+from model_garden_common.settings import SERVE_MODEL_COMMAND
 from model_garden_operator.config import DEFAULT_HEALTH_PORT
 from tests.chart.render import ROOT
 

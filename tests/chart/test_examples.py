@@ -10,8 +10,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from model_garden import constants as c
-from model_garden.settings import MODEL_PATH_OPTION, SERVE_MODEL_COMMAND
+from model_garden_common import constants as c
+from model_garden_common.settings import MODEL_PATH_OPTION, SERVE_MODEL_COMMAND
 from model_garden_operator.builders import build_deployment, build_service
 from model_garden_operator.config import DEFAULT_CPU_IMAGE, OperatorConfig
 from model_garden_operator.spec import parse_model

@@ -15,7 +15,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from model_garden import constants as c
+from model_garden_common import constants as c
 from model_garden_operator.builders import build_deployment, build_service
 from tests.chart.render import (
     CHART,

@@ -11,7 +11,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from model_garden import constants as c
+from model_garden_common import constants as c
 from model_garden_operator.builders import build_deployment, build_network_policy
 from tests.chart.render import (
     K8S_VERSIONS,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from model_garden import constants as c
+from model_garden_common import constants as c
 from model_garden_operator.builders import build_deployment
 from tests.chart.pss import pod_spec_of, restricted_violations
 from tests.chart.render import CI_VALUES, render

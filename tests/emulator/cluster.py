@@ -16,7 +16,7 @@ from typing import Any, Literal
 import kmock
 import yaml
 
-from model_garden import constants as C
+from model_garden_common import constants as C
 from model_garden_operator.crd_schema import crd_manifest
 from tests.emulator.emulator import NAMESPACES, Body, ClusterEmulator, KindInfo
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from model_garden import constants as C
+from model_garden_common import constants as C
 from model_garden_operator import handlers
 from tests.emulator.cluster import DEPLOYMENTS, IM, PODS, SERVICES, TEST_AGENT, Cluster, PodState
 from tests.emulator.conftest import Operator, wait_for

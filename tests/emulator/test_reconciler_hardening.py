@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from model_garden import constants as C
-from model_garden.settings import API_KEY_FILE_OPTION
+from model_garden_common import constants as C
+from model_garden_common.settings import API_KEY_FILE_OPTION
 from model_garden_operator import handlers
 from model_garden_operator.builders import build_network_policy
 from model_garden_operator.builders_pod import API_KEYS_PATH

@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from model_garden.settings import DISABLE_MANAGEMENT_OPTION, MODEL_FLAG, MODEL_PATH_OPTION, managed_flags
+from model_garden_common.settings import (
+    DISABLE_MANAGEMENT_OPTION,
+    MODEL_FLAG,
+    MODEL_PATH_OPTION,
+    managed_flags,
+)
 from model_garden_operator.builders import build_deployment
 from model_garden_operator.config import OperatorConfig
 from model_garden_operator.spec import find_abbreviated_managed_flags

@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from model_garden.inference import InferenceError, InferenceService, ModelNotLoadedError
-from model_garden.settings import SettingsError
+from model_garden_common.settings import SettingsError
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,13 @@ import pytest
 from fastapi import FastAPI
 
 from model_garden import vllm_layer
-from model_garden.settings import DTYPES, QUANTIZATION_METHODS, EngineSettings, SettingsError, engine_settings
+from model_garden_common.settings import (
+    DTYPES,
+    QUANTIZATION_METHODS,
+    EngineSettings,
+    SettingsError,
+    engine_settings,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from model_garden import constants as C
+from model_garden_common import constants as C
 from tests.emulator.cluster import EVENTS, IM, PODS, Cluster, pod_status
 from tests.plugin.emulator_proxy import ProxyingEmulator
 from tests.plugin.helpers import NS, model_status, one_line_error, put_model, run_mg

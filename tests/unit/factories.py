@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from model_garden import constants as c
+from model_garden_common import constants as c
 from model_garden_operator.config import OperatorConfig
 
 DEFAULT_MODEL_ID = "meta-llama/Llama-3.1-8B-Instruct"

@@ -18,8 +18,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from model_garden import constants as c
-from model_garden.settings import (
+from model_garden_common import constants as c
+from model_garden_common.settings import (
     API_KEY_FILE_OPTION,
     DISABLE_MANAGEMENT_OPTION,
     DRAIN_TIMEOUT_OPTION,

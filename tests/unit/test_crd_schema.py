@@ -10,8 +10,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from model_garden import constants as c
-from model_garden.settings import DTYPES, ENGINE_FLAGS, QUANTIZATION_METHODS, EngineSettings
+from model_garden_common import constants as c
+from model_garden_common.settings import DTYPES, ENGINE_FLAGS, QUANTIZATION_METHODS, EngineSettings
 from model_garden_operator import crd_schema
 from model_garden_operator.crd_schema import crd_manifest, render_crd_yaml, spec_schema
 from model_garden_operator.crd_spec_schema import ENGINE_FIELDS

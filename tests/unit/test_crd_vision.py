@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from model_garden.settings import DISABLE_MANAGEMENT_OPTION, PORT_OPTION
-from model_garden.vision.settings import VisionSettings, parse_vision_args
+from model_garden_common.settings import DISABLE_MANAGEMENT_OPTION, PORT_OPTION
+from model_garden_common.vision import VisionSettings, parse_vision_args
 from model_garden_operator.builders import build_deployment
 from model_garden_operator.crd_spec_schema import VISION_FIELDS, spec_schema
 from model_garden_operator.spec import InvalidSpecError, parse_model

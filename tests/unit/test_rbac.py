@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from model_garden import constants as c
+from model_garden_common import constants as c
 from model_garden_operator import handlers, kube, rbac
 from model_garden_operator.handlers import make_registry
 

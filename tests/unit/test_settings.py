@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model_garden.settings import (
+from model_garden_common.settings import (
     ENGINE_FLAGS,
     QUANTIZATION_METHODS,
     EngineSettings,
@@ -120,7 +120,7 @@ def test_managed_flag_collisions(extra: list[str], collisions: list[str]) -> Non
 
 
 def test_request_limits_table_is_complete_and_round_trips() -> None:
-    from model_garden.limits import LIMIT_FLAGS, RequestLimits
+    from model_garden_common.limits import LIMIT_FLAGS, RequestLimits
 
     assert sorted(row.field for row in LIMIT_FLAGS) == sorted(RequestLimits.model_fields)
     args = RequestLimits(max_n=2, request_timeout=1.5).to_args()

@@ -7,7 +7,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from model_garden.settings import QUANTIZATION_METHODS, EngineSettings, parse_engine_args
+from model_garden_common.settings import QUANTIZATION_METHODS, EngineSettings, parse_engine_args
 from model_garden_operator.spec import (
     InvalidSpecError,
     find_abbreviated_managed_flags,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from model_garden.vision.addresses import IPAddress
+from model_garden_common.addresses import IPAddress
 from tests.support.image_server import ImageServer
 from tests.support.runtime import ServerProcess, free_port, running_server, serve_model_argv
 from tests.vision.images import make_image

@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from model_garden.vision import errors
-from model_garden.vision.addresses import (
+from model_garden_common import image_errors as errors
+from model_garden_common.addresses import (
     AllowList,
     check_address,
     check_target,
@@ -16,7 +16,7 @@ from model_garden.vision.addresses import (
     parse_http_url,
     unmapped,
 )
-from model_garden.vision.errors import ImageRefused
+from model_garden_common.image_errors import ImageRefused
 
 LOOPBACK_SPELLINGS = [
     "http://127.0.0.1/",

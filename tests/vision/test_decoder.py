@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from model_garden.vision import decoder, errors
+from model_garden.vision import decoder
 from model_garden.vision.decoder import (
     base64_length,
     decode_base64,
@@ -16,8 +16,9 @@ from model_garden.vision.decoder import (
     parse_data_url,
     read_local_file,
 )
-from model_garden.vision.errors import ImageRefused
 from model_garden.vision.pipeline import allowed_dirs
+from model_garden_common import image_errors as errors
+from model_garden_common.image_errors import ImageRefused
 from tests.vision.images import data_url, make_image, png_declaring
 
 MAX = 1_000_000

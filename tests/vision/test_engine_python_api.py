@@ -10,7 +10,7 @@ import pytest
 
 from model_garden.demo_vision_model import PROMPT_TOKENS_PER_IMAGE
 from model_garden.inference import InferenceError, InferenceService
-from model_garden.vision.settings import VisionSettings
+from model_garden_common.vision import VisionSettings
 from tests.support.image_server import ImageServer
 from tests.vision.images import image_data_url
 

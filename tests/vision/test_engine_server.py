@@ -17,10 +17,10 @@ import openai
 import psutil
 import pytest
 
-from model_garden.constants import DEFAULT_MAX_IMAGE_BYTES
 from model_garden.demo_vision_model import PROMPT_TOKENS_PER_IMAGE
 from model_garden.vision.pipeline import DECODE_SLOTS
-from model_garden.vision.settings import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_REQUEST_BYTES
+from model_garden_common.constants import DEFAULT_MAX_IMAGE_BYTES
+from model_garden_common.vision import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_REQUEST_BYTES
 from tests.support.image_server import ImageServer
 from tests.support.runtime import ServerProcess
 from tests.vision.conftest import VISION_MODEL

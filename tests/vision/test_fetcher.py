@@ -18,10 +18,10 @@ from urllib.parse import quote
 
 import pytest
 
-from model_garden.vision import errors
-from model_garden.vision.errors import ImageRefused
 from model_garden.vision.fetcher import ImageFetcher
-from model_garden.vision.settings import VisionSettings
+from model_garden_common import image_errors as errors
+from model_garden_common.image_errors import ImageRefused
+from model_garden_common.vision import VisionSettings
 from tests.support.image_server import ImageServer, send_image
 from tests.vision.conftest import FakeResolver
 

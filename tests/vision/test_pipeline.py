@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from model_garden.vision import errors
-from model_garden.vision.errors import ImageRefused
 from model_garden.vision.pipeline import ImagePipeline, find_media
-from model_garden.vision.settings import VisionSettings
+from model_garden_common import image_errors as errors
+from model_garden_common.image_errors import ImageRefused
+from model_garden_common.vision import VisionSettings
 from tests.support.image_server import ImageServer
 from tests.vision.images import data_url, image_data_url, make_image
 

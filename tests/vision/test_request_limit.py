@@ -10,7 +10,7 @@ import pytest
 
 from model_garden.api import create_app
 from model_garden.inference import InferenceService
-from model_garden.vision.settings import VisionSettings
+from model_garden_common.vision import VisionSettings
 
 LIMIT = 64 * 1024
 

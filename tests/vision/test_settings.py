@@ -7,9 +7,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from model_garden.constants import DEFAULT_MAX_IMAGE_BYTES
-from model_garden.settings import ENGINE_FLAGS, SettingsError, find_managed_flag_collisions, managed_flags
-from model_garden.vision.settings import (
+from model_garden_common.constants import DEFAULT_MAX_IMAGE_BYTES
+from model_garden_common.settings import (
+    ENGINE_FLAGS,
+    SettingsError,
+    find_managed_flag_collisions,
+    managed_flags,
+)
+from model_garden_common.vision import (
     VISION_FLAGS,
     VisionSettings,
     parse_vision_args,

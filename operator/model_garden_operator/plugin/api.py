@@ -16,7 +16,7 @@ from typing import Any, Final
 import httpx
 
 from model_garden import __version__
-from model_garden import constants as C
+from model_garden_common import constants as C
 from model_garden_operator.plugin.errors import ApiUnreachable, ConfigError, Forbidden, NotFound, PluginError
 from model_garden_operator.plugin.kubeconfig import Connection
 

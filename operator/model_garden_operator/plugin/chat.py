@@ -17,8 +17,8 @@ import click
 from rich.console import Console
 
 from model_garden.chat_repl import ChatRepl
-from model_garden.constants import DEFAULT_MAX_IMAGE_BYTES
 from model_garden.image_refs import ImageRefError, image_ref_to_url
+from model_garden_common.constants import DEFAULT_MAX_IMAGE_BYTES
 from model_garden_operator.plugin.api import KubeApi
 from model_garden_operator.plugin.errors import PluginError
 from model_garden_operator.plugin.models import (

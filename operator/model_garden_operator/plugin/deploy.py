@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from model_garden import constants as C
+from model_garden_common import constants as C
 from model_garden_operator.crd_spec_schema import ACCELERATOR_CPU
 from model_garden_operator.plugin.errors import PluginError
 from model_garden_operator.spec import InvalidSpecError, parse_model

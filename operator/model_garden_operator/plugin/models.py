@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from model_garden.constants import DEFAULT_MAX_IMAGE_BYTES
+from model_garden_common.constants import DEFAULT_MAX_IMAGE_BYTES
 from model_garden_operator.plugin.errors import ModelFailed, NotReady, WaitTimeout
 from model_garden_operator.spec import InvalidSpecError, parse_model
 

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import httpx
 
-from model_garden import constants as C
+from model_garden_common import constants as C
 from model_garden_operator.plugin.api import (
     PROXY_RESOURCE,
     USER_AGENT,

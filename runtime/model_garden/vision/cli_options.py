@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from model_garden.option_tables import table_options
-from model_garden.settings import SettingsError
-from model_garden.vision.settings import VISION_FLAGS, VisionSettings, format_vision_value, vision_settings
+from model_garden_common.options import table_options
+from model_garden_common.settings import SettingsError
+from model_garden_common.vision import VISION_FLAGS, VisionSettings, format_vision_value, vision_settings
 
 vision_options = table_options(VisionSettings, VISION_FLAGS, format_default=format_vision_value)
 

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 from PIL import Image
 
 from model_garden.image_refs import sniff_image_type
-from model_garden.vision.errors import (
+from model_garden_common.image_errors import (
     FILE_NOT_FOUND,
     IMAGE_TOO_LARGE,
     INVALID_DATA_URL,

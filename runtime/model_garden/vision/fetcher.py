@@ -27,7 +27,8 @@ from urllib.parse import urljoin
 
 import httpx
 
-from model_garden.vision.addresses import (
+from model_garden.vision.decoder import check_size
+from model_garden_common.addresses import (
     AllowList,
     IPAddress,
     Target,
@@ -36,8 +37,7 @@ from model_garden.vision.addresses import (
     parse_http_url,
     unmapped,
 )
-from model_garden.vision.decoder import check_size
-from model_garden.vision.errors import (
+from model_garden_common.image_errors import (
     FETCH_FAILED,
     FETCH_TIMEOUT,
     IMAGE_TOO_LARGE,
@@ -45,7 +45,7 @@ from model_garden.vision.errors import (
     TOO_MANY_REDIRECTS,
     ImageRefused,
 )
-from model_garden.vision.settings import VisionSettings
+from model_garden_common.vision import VisionSettings
 
 # (host, port) -> the addresses it resolves to. Tests inject one: there is no DNS everywhere.
 Resolver = Callable[[str, int], Awaitable[Sequence[IPAddress]]]

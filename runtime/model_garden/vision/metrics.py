@@ -3,7 +3,7 @@
 - `model_garden_images_accepted_total{source}`: images passed to the engine, by source
   (`data`, `http`, `file`);
 - `model_garden_image_bytes_total{source}`: their size in bytes (image files, not base64 text);
-- `model_garden_image_refusals_total{reason}`: requests refused, by reason (vision/errors.py).
+- `model_garden_image_refusals_total{reason}`: requests refused, by reason (image_errors.py).
 
 Every label value exists from the start (at 0), so dashboards and alerts see the series before
 the first image or refusal.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-from model_garden.vision.errors import REASONS
+from model_garden_common.image_errors import REASONS
 
 SOURCES = ("data", "http", "file")
 

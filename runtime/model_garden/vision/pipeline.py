@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from model_garden.settings import SettingsError
 from model_garden.vision import metrics
 from model_garden.vision.decoder import (
     CheckedImage,
@@ -35,15 +34,16 @@ from model_garden.vision.decoder import (
     read_local_file,
     to_data_url,
 )
-from model_garden.vision.errors import (
+from model_garden.vision.fetcher import ImageFetcher, Resolver
+from model_garden_common.image_errors import (
     MODEL_HAS_NO_VISION,
     TOO_MANY_IMAGES,
     UNSUPPORTED_MEDIA,
     UNSUPPORTED_URL,
     ImageRefused,
 )
-from model_garden.vision.fetcher import ImageFetcher, Resolver
-from model_garden.vision.settings import VisionSettings
+from model_garden_common.settings import SettingsError
+from model_garden_common.vision import VisionSettings
 
 IMAGE_KEY = "image_url"
 # Other parts whose URL vLLM would fetch or open itself.

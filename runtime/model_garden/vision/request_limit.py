@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from model_garden.vision import metrics
-from model_garden.vision.errors import REQUEST_TOO_LARGE
+from model_garden_common.image_errors import REQUEST_TOO_LARGE
 
 ASGIApp = Any
 STATUS = HTTPStatus.REQUEST_ENTITY_TOO_LARGE

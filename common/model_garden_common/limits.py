@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model_garden.settings import FlagRow
+from model_garden_common.settings import FlagRow
 
 
 class LimitExceeded(ValueError):

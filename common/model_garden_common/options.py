@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 from pydantic import BaseModel, ValidationError
 
-from model_garden.settings import FlagRow, describe_validation_error
+from model_garden_common.settings import FlagRow, describe_validation_error
 
 Model = TypeVar("Model", bound=BaseModel)
 _TYPES: dict[Any, Any] = {int: click.INT, float: click.FLOAT, str: click.STRING}

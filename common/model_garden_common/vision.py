@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from model_garden.constants import DEFAULT_MAX_IMAGE_BYTES
-from model_garden.settings import FlagRow, SettingsError, describe_validation_error
-from model_garden.vision.addresses import parse_allow_entry
+from model_garden_common.addresses import parse_allow_entry
+from model_garden_common.constants import DEFAULT_MAX_IMAGE_BYTES
+from model_garden_common.settings import FlagRow, SettingsError, describe_validation_error
 
 MIB = 1024 * 1024
 DEFAULT_MAX_IMAGES_PER_REQUEST = 8

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from model_garden.vision.errors import (
+from model_garden_common.image_errors import (
     ADDRESS_NOT_ALLOWED,
     HOST_NOT_ALLOWED,
     UNSUPPORTED_URL,
